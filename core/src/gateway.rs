@@ -1,0 +1,1271 @@
+//! The gateway state machine: the only public entry point of the engine.
+
+use crate::catalog::{Catalog, Mode, Source};
+use crate::classify::{classify, Class};
+use crate::event::{Action, Attempt, Event, Request, RequestKind, TimerReason};
+use crate::health::{Block, Health};
+use crate::id::{fnv1a, AttemptId, KeyId, ModelId, ProviderId, RegionId, RequestId, Scope};
+use crate::policy::{Policy, Regression};
+use crate::response::{ClientResponse, HttpAnswer, Outcome, Response, StreamProgress};
+use crate::routing::{filter_chain, Filters, Pair, Route};
+use crate::stats::{AttemptRecord, Stats};
+use crate::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// A configuration the gateway cannot run with.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A reference points outside its list.
+    #[error("{what} {index} does not exist")]
+    Dangling {
+        /// What kind of reference.
+        what: &'static str,
+        /// The index.
+        index: usize,
+    },
+    /// A policy value is out of range.
+    #[error("policy.{field}: {problem}")]
+    Policy {
+        /// Field.
+        field: &'static str,
+        /// Problem.
+        problem: &'static str,
+    },
+}
+
+/// A sans-IO LLM API gateway: routing, key pools, key health, retries and uptime.
+///
+/// # Contract
+///
+/// The gateway does no IO and reads no clock. Drive it like this:
+///
+/// 1. feed inputs: [`submit`](Gateway::submit) a client request,
+///    [`handle_response`](Gateway::handle_response) with an upstream answer,
+///    [`handle_timeout`](Gateway::handle_timeout) when the instant from
+///    [`poll_timeout`](Gateway::poll_timeout) is reached;
+/// 2. after every input, drain [`poll_action`](Gateway::poll_action) (dispatch attempts,
+///    answer clients) and [`poll_event`](Gateway::poll_event) (facts for a trace).
+///
+/// `now` must never go backwards. Given the same inputs at the same instants, the outputs
+/// are identical: there is no randomness and no hash-ordered iteration.
+#[derive(Debug)]
+pub struct Gateway {
+    catalog: Catalog,
+    policy: Policy,
+    /// Routes of each canonical model (empty for aliases).
+    routes: Vec<Vec<Route>>,
+    /// Pooled credentials per provider, in pool order.
+    pools: Vec<Vec<KeyId>>,
+    /// Per provider × region: the platform credential locked to that region (regional token).
+    regional_token: BTreeMap<(ProviderId, RegionId), KeyId>,
+    /// Endpoints of credentials, shared into attempts.
+    endpoints: Vec<Option<Arc<str>>>,
+    health: Health,
+    stats: Stats,
+    requests: BTreeMap<RequestId, RequestState>,
+    in_flight: BTreeMap<AttemptId, InFlight>,
+    timers: BTreeSet<(Instant, TimerReason)>,
+    actions: VecDeque<Action>,
+    events: Vec<Event>,
+    events_read: usize,
+    events_enabled: bool,
+    alias_cursor: BTreeMap<ModelId, u32>,
+    shared_cursor: u32,
+    next_request: u64,
+    next_attempt: u64,
+    last_now: Instant,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    attempt: Attempt,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct RequestState {
+    request: Request,
+    mode: Mode,
+    routes: Vec<Route>,
+    is_alias: bool,
+    iteration: u32,
+    walk: Walk,
+    log: Vec<AttemptRecord>,
+    attempts: u32,
+    in_flight: Option<AttemptId>,
+    waited: Duration,
+    last_answer: Option<(Class, u16, Option<u64>)>,
+    first_selected: Option<KeyId>,
+    last_sent: Option<KeyId>,
+    byok: Option<KeyId>,
+}
+
+/// The state of one walk over the candidates (one per agentic iteration and wait round).
+#[derive(Debug, Default)]
+struct Walk {
+    tried: Vec<KeyId>,
+    used: Vec<(ProviderId, RegionId)>,
+    charged: u32,
+    rounds: u32,
+    current_route: Option<usize>,
+    pinned_region: Option<(ProviderId, RegionId)>,
+    started: bool,
+}
+
+enum Next {
+    Dispatch(Pair),
+    Wait(Instant),
+    Finish(Outcome, u16, Option<u64>),
+}
+
+impl Gateway {
+    /// A gateway over a catalog with a policy.
+    pub fn new(catalog: Catalog, policy: Policy) -> Result<Gateway, ConfigError> {
+        validate(&catalog, &policy)?;
+        let routes = catalog
+            .models
+            .iter()
+            .map(|m| {
+                let scope = Scope::of(&m.name);
+                m.served_by
+                    .iter()
+                    .map(|s| Route {
+                        provider: s.provider,
+                        region: s.region,
+                        scope,
+                        upstream: Arc::from(s.upstream.as_str()),
+                        alias_scope: None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let pools = (0..catalog.providers.len())
+            .map(|p| catalog.pool(ProviderId(p as u32)).collect())
+            .collect();
+        let mut regional_token = BTreeMap::new();
+        for (i, c) in catalog.credentials.iter().enumerate() {
+            if let (Source::Platform, Some(region)) = (c.source, c.region) {
+                regional_token
+                    .entry((c.provider, region))
+                    .or_insert(KeyId(i as u32));
+            }
+        }
+        let endpoints = catalog
+            .credentials
+            .iter()
+            .map(|c| c.endpoint.as_deref().map(Arc::from))
+            .collect();
+        Ok(Gateway {
+            catalog,
+            policy,
+            routes,
+            pools,
+            regional_token,
+            endpoints,
+            health: Health::default(),
+            stats: Stats::default(),
+            requests: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            actions: VecDeque::new(),
+            events: Vec::new(),
+            events_read: 0,
+            events_enabled: true,
+            alias_cursor: BTreeMap::new(),
+            shared_cursor: 0,
+            next_request: 0,
+            next_attempt: 0,
+            last_now: Instant::ZERO,
+        })
+    }
+
+    // ---- getters ----
+
+    /// The configuration.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+    /// Health state.
+    pub fn health_state(&self) -> &Health {
+        &self.health
+    }
+    /// Uptime statistics and provider scores.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+    /// Uptime of (credential, scope) in basis points; 0 for a blacklisted credential.
+    pub fn key_uptime_bp(&self, key: KeyId, scope: Scope, now: Instant) -> u32 {
+        if self.health.is_blacklisted(key, &[scope, Scope::UNSCOPED])
+            && !self.policy.has(Regression::StaleUptimeForBlacklisted)
+        {
+            return 0;
+        }
+        self.health.entry(key, scope).map_or(10_000, |e| {
+            e.history.uptime_bp(now, self.policy.history_window)
+        })
+    }
+    /// Whether a credential is blacklisted (globally or for `scope`).
+    pub fn is_blacklisted(&self, key: KeyId, scope: Scope) -> bool {
+        self.health.is_blacklisted(key, &[scope, Scope::UNSCOPED])
+    }
+    /// Tracked health entries (bounded by `policy.scopes_max`).
+    pub fn tracked_entries(&self) -> usize {
+        self.health.tracked_entries()
+    }
+    /// Requests not yet answered.
+    pub fn open_requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Turns trace events off (benchmarks); decisions are unchanged.
+    pub fn set_events_enabled(&mut self, enabled: bool) {
+        self.events_enabled = enabled;
+    }
+
+    // ---- inputs ----
+
+    /// Accepts a client request; its attempts and answer come out of `poll_action`.
+    pub fn submit(&mut self, now: Instant, request: Request) -> RequestId {
+        self.advance_clock(now);
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        let mode = self.catalog.project(request.project).mode;
+        let (routes, is_alias) = self.resolve(&request);
+        let byok = request.byok;
+        let state = RequestState {
+            request,
+            mode,
+            routes,
+            is_alias,
+            iteration: 1,
+            walk: Walk::default(),
+            log: Vec::new(),
+            attempts: 0,
+            in_flight: None,
+            waited: Duration::ZERO,
+            last_answer: None,
+            first_selected: None,
+            last_sent: None,
+            byok,
+        };
+        self.requests.insert(id, state);
+        self.step(now, id);
+        self.check_invariants();
+        id
+    }
+
+    /// Handles an upstream answer to an attempt. Answers to attempts no longer in flight
+    /// (timed out, cancelled) are recorded as stale and otherwise ignored.
+    pub fn handle_response(&mut self, now: Instant, attempt: AttemptId, response: Response) {
+        self.advance_clock(now);
+        let Some(flight) = self.in_flight.remove(&attempt) else {
+            self.emit(Event::StaleResponse { attempt });
+            return;
+        };
+        self.timers
+            .remove(&(flight.deadline, TimerReason::AttemptDeadline(attempt)));
+        self.on_answer(now, flight.attempt, &response);
+        self.check_invariants();
+    }
+
+    /// Handles every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance_clock(now);
+        while let Some(&(at, reason)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, reason));
+            match reason {
+                TimerReason::AttemptDeadline(id) => {
+                    if let Some(flight) = self.in_flight.remove(&id) {
+                        let timeout = Response::Transport(crate::response::TransportError::Timeout);
+                        self.on_answer(now, flight.attempt, &timeout);
+                    }
+                }
+                TimerReason::CooldownWait(request) => {
+                    if let Some(state) = self.requests.get_mut(&request) {
+                        state.walk.tried.clear();
+                        state.walk.current_route = None;
+                        state.walk.started = false;
+                        self.step(now, request);
+                    }
+                }
+            }
+        }
+        self.check_invariants();
+    }
+
+    /// Cancels a request (client gone): its in-flight attempt's answer will be stale.
+    pub fn cancel(&mut self, now: Instant, request: RequestId) {
+        self.advance_clock(now);
+        if let Some(state) = self.requests.remove(&request) {
+            if let Some(a) = state.in_flight {
+                if let Some(flight) = self.in_flight.remove(&a) {
+                    self.timers
+                        .remove(&(flight.deadline, TimerReason::AttemptDeadline(a)));
+                }
+            }
+            self.timers
+                .retain(|(_, r)| *r != TimerReason::CooldownWait(request));
+        }
+    }
+
+    /// Clears a credential's blacklist and health (an operator action such as rotation).
+    pub fn reinstate_credential(&mut self, now: Instant, key: KeyId) {
+        self.advance_clock(now);
+        self.health.reinstate(key);
+    }
+
+    // ---- outputs ----
+
+    /// The next action: an attempt to dispatch or a client answer.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next instant the gateway must be woken with `handle_timeout`, and why.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<(Instant, TimerReason)> {
+        self.timers.first().copied()
+    }
+
+    /// The next trace event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if self.events_read < self.events.len() {
+            let e = std::mem::replace(
+                &mut self.events[self.events_read],
+                Event::StaleResponse {
+                    attempt: AttemptId(0),
+                },
+            );
+            self.events_read += 1;
+            if self.events_read == self.events.len() {
+                self.events.clear();
+                self.events_read = 0;
+            }
+            Some(e)
+        } else {
+            None
+        }
+    }
+
+    // ---- internals ----
+
+    fn advance_clock(&mut self, now: Instant) {
+        assert!(
+            now >= self.last_now,
+            "time went backwards: {now} < {}",
+            self.last_now
+        );
+        self.last_now = now;
+    }
+
+    fn emit(&mut self, event: Event) {
+        if self.events_enabled {
+            self.events.push(event);
+        }
+    }
+
+    fn cap(&self) -> Option<usize> {
+        (!self.policy.has(Regression::UnboundedScopes)).then_some(self.policy.scopes_max as usize)
+    }
+
+    /// Routes for a request: canonical model, alias (rotated per request), explicit
+    /// `provider/model`, or a custom name for providers that accept any model.
+    fn resolve(&mut self, request: &Request) -> (Vec<Route>, bool) {
+        let name = request.model.as_str();
+        if let Some(m) = self.catalog.model_by_name(name) {
+            let model = self.catalog.model(m);
+            if model.is_alias() {
+                let members = model.alias_of.clone();
+                let alias_scope = Scope::of(name);
+                let cursor = self.alias_cursor.entry(m).or_insert(0);
+                let start = *cursor as usize % members.len();
+                *cursor = cursor.wrapping_add(1);
+                let mut routes = Vec::new();
+                for i in 0..members.len() {
+                    let member = members[(start + i) % members.len()];
+                    routes.extend(self.routes[member.index()].iter().cloned().map(|mut r| {
+                        r.alias_scope = Some(alias_scope);
+                        r
+                    }));
+                }
+                return (routes, true);
+            }
+            return (self.routes[m.index()].clone(), false);
+        }
+        if let Some((provider, model)) = name.split_once('/') {
+            if let Some(p) = self.catalog.provider_by_name(provider) {
+                if let Some(m) = self.catalog.model_by_name(model) {
+                    let routes = self.routes[m.index()]
+                        .iter()
+                        .filter(|r| r.provider == p)
+                        .cloned()
+                        .collect();
+                    return (routes, false);
+                }
+                return (self.custom_routes(model, Some(p)), false);
+            }
+        }
+        (self.custom_routes(name, None), false)
+    }
+
+    fn custom_routes(&self, name: &str, only: Option<ProviderId>) -> Vec<Route> {
+        let upstream: Arc<str> = Arc::from(name);
+        let scope = Scope::of(name);
+        let mut routes = Vec::new();
+        for (i, p) in self.catalog.providers.iter().enumerate() {
+            let id = ProviderId(i as u32);
+            if !p.accepts_any_model || only.is_some_and(|o| o != id) {
+                continue;
+            }
+            for region in &p.regions {
+                routes.push(Route {
+                    provider: id,
+                    region: *region,
+                    scope,
+                    upstream: upstream.clone(),
+                    alias_scope: None,
+                });
+            }
+        }
+        routes
+    }
+
+    /// Health scopes read for a route.
+    fn read_scopes(&self, route: &Route, request: RequestId) -> ([Scope; 2], usize) {
+        let scope = self.scope_for(route, request);
+        if self.policy.has(Regression::UnscopedTransientHealth) {
+            ([scope, Scope::UNSCOPED], 2)
+        } else {
+            ([scope, scope], 1)
+        }
+    }
+
+    fn scope_for(&self, route: &Route, request: RequestId) -> Scope {
+        if self.policy.has(Regression::RequestIdAsScope) {
+            Scope(fnv1a(&request.0.to_le_bytes()) | 1)
+        } else {
+            route.scope
+        }
+    }
+
+    fn suspension_scope(&self, route: &Route) -> Scope {
+        match route.alias_scope {
+            Some(alias) if self.policy.has(Regression::SuspendAliasNotUpstream) => alias,
+            _ => route.upstream_scope(),
+        }
+    }
+
+    /// The credential whose token is sent when `selected` goes to `region`: an unlocked
+    /// platform key is replaced by the provider's regional platform token, if any.
+    fn swap(&self, selected: KeyId, region: RegionId, mode: Mode) -> KeyId {
+        let c = self.catalog.credential(selected);
+        let swappable = c.source == Source::Platform
+            || (c.source == Source::Org
+                && mode == Mode::Hybrid
+                && self.policy.has(Regression::HybridIgnoresOrgKeys));
+        if c.region.is_none() && swappable {
+            if let Some(token) = self.regional_token.get(&(c.provider, region)) {
+                return *token;
+            }
+        }
+        selected
+    }
+
+    /// Every candidate pair of a request, in route then pool order.
+    fn pairs(&self, now: Instant, id: RequestId, state: &RequestState) -> Vec<Pair> {
+        let mut out = Vec::new();
+        let byok_only = state.byok;
+        for (ri, route) in state.routes.iter().enumerate() {
+            let pinned = match state.walk.pinned_region {
+                Some((p, r))
+                    if p == route.provider && self.policy.has(Regression::RegionFromFirstKey) =>
+                {
+                    Some(r)
+                }
+                _ => None,
+            };
+            let region = pinned.unwrap_or(route.region);
+            let pool: &[KeyId] = match &byok_only {
+                Some(k) => std::slice::from_ref(k),
+                None => &self.pools[route.provider.index()],
+            };
+            let rotate = if self.policy.has(Regression::SharedWalkerCursor) && !pool.is_empty() {
+                self.shared_cursor as usize % pool.len()
+            } else {
+                0
+            };
+            let (scopes, n) = self.read_scopes(route, id);
+            let suspension = self.suspension_scope(route);
+            for i in 0..pool.len() {
+                let key = pool[(i + rotate) % pool.len()];
+                let c = self.catalog.credential(key);
+                if c.provider != route.provider {
+                    continue;
+                }
+                if byok_only.is_none() && !state.mode.admits(c.source) {
+                    continue;
+                }
+                if c.region.is_some_and(|r| r != region) && pinned.is_none() {
+                    continue;
+                }
+                let sent = self.swap(key, region, state.mode);
+                let health_key = if self.policy.has(Regression::AttributeToSelectedKey) {
+                    key
+                } else {
+                    sent
+                };
+                if health_key != key && out.iter().any(|p: &Pair| p.route == ri && p.sent == sent) {
+                    continue;
+                }
+                let tried = state.walk.tried.contains(&health_key);
+                let block = if state.request.kind == RequestKind::CountTokens {
+                    self.health
+                        .is_blacklisted(health_key, &scopes[..n])
+                        .then_some(Block::Blacklisted)
+                } else {
+                    self.health.block(
+                        health_key,
+                        &scopes[..n],
+                        suspension,
+                        now,
+                        self.policy.has(Regression::CooldownNeverExpires),
+                    )
+                };
+                out.push(Pair {
+                    route: ri,
+                    region,
+                    selected: key,
+                    sent,
+                    health_key,
+                    block,
+                    tried,
+                    org: c.source == Source::Org,
+                });
+            }
+        }
+        out
+    }
+
+    /// Decides a request's next step and carries it out.
+    fn step(&mut self, now: Instant, id: RequestId) {
+        if !self.requests.contains_key(&id) {
+            return;
+        }
+        let next = self.decide(now, id);
+        match next {
+            Next::Dispatch(pair) => self.dispatch(now, id, pair),
+            Next::Wait(until) => {
+                let state = self
+                    .requests
+                    .get_mut(&id)
+                    .expect("request present: looked up above");
+                state.waited = state.waited + until.saturating_since(now).0.into();
+                state.walk.rounds += 1;
+                self.timers.insert((until, TimerReason::CooldownWait(id)));
+                self.emit(Event::Waiting { request: id, until });
+            }
+            Next::Finish(outcome, status, retry_after_s) => {
+                self.finish(now, id, outcome, status, retry_after_s)
+            }
+        }
+    }
+
+    fn decide(&mut self, now: Instant, id: RequestId) -> Next {
+        let state = self
+            .requests
+            .get(&id)
+            .expect("request present: deciding for it");
+        if state.routes.is_empty() {
+            return Next::Finish(Outcome::NoRoute, 404, None);
+        }
+        let pairs = self.pairs(now, id, state);
+        let mut skipped = Vec::new();
+        for p in pairs.iter().filter(|p| !p.tried) {
+            if let Some(block) = p.block {
+                let route = &state.routes[p.route];
+                skipped.push(Event::Skipped {
+                    request: id,
+                    provider: route.provider,
+                    region: p.region,
+                    credential: p.health_key,
+                    block,
+                });
+            }
+        }
+        let has = |k: Regression| self.policy.has(k);
+        let uptime = |r: usize| {
+            let route = &state.routes[r];
+            self.stats.mapping_uptime_bp(
+                route.provider,
+                route.region,
+                route.scope,
+                now,
+                &self.policy,
+            )
+        };
+        let provider_of = |r: usize| state.routes[r].provider;
+        let org_providers: Vec<ProviderId> = pairs
+            .iter()
+            .filter(|p| p.org && p.block.is_none())
+            .map(|p| state.routes[p.route].provider)
+            .collect();
+        let filters = Filters {
+            mode: if state.byok.is_some() {
+                Mode::ApiKeys
+            } else {
+                state.mode
+            },
+            has: &has,
+            uptime_bp: &uptime,
+            uptime_bar_bp: self.policy.uptime_bar_bp,
+            provider_of: &provider_of,
+            providers_with_org_keys: &org_providers,
+        };
+        let mut chosen = filter_chain(&pairs, &filters);
+        // Alternate credentials on the current (provider, region) come first: they are free.
+        let current = state.walk.current_route;
+        chosen.sort_by_key(|i| (Some(pairs[*i].route) != current, pairs[*i].route));
+        let place = |i: usize| (state.routes[pairs[i].route].provider, pairs[i].region);
+        let mut charged = state.walk.charged;
+        let mut charges = Vec::new();
+        if has(Regression::SkipCostsBudget) {
+            // The production bug: a fully blocked route costs budget before a healthy one runs.
+            let first_new = chosen
+                .iter()
+                .copied()
+                .find(|i| !state.walk.used.contains(&place(*i)));
+            if let Some(first) = first_new {
+                for r in 0..pairs[first].route {
+                    let route_pairs: Vec<&Pair> =
+                        pairs.iter().filter(|p| p.route == r && !p.tried).collect();
+                    let here = (state.routes[r].provider, state.routes[r].region);
+                    if !route_pairs.is_empty()
+                        && route_pairs.iter().all(|p| p.block.is_some())
+                        && !state.walk.used.contains(&here)
+                        && !charges.contains(&here)
+                    {
+                        charges.push(here);
+                        charged += 1;
+                    }
+                }
+            }
+        }
+        let budget_left = charged < self.policy.attempts_max;
+        let pick = chosen.iter().copied().find(|i| {
+            let p = place(*i);
+            budget_left || state.walk.used.contains(&p) || charges.contains(&p)
+        });
+        let pick = pick.map(|i| pairs[i]);
+        let iteration = state.iteration;
+        for e in skipped {
+            self.emit(e);
+        }
+        let state = self
+            .requests
+            .get_mut(&id)
+            .expect("request present: deciding for it");
+        for (provider, region) in charges {
+            state.walk.used.push((provider, region));
+            state.walk.charged += 1;
+            if self.events_enabled {
+                self.events.push(Event::Charged {
+                    request: id,
+                    iteration,
+                    provider,
+                    region,
+                    attempt: None,
+                });
+            }
+        }
+        if let Some(pair) = pick {
+            return Next::Dispatch(pair);
+        }
+        let state = self
+            .requests
+            .get(&id)
+            .expect("request present: deciding for it");
+        self.no_candidate(now, state, &pairs)
+    }
+
+    /// Nothing to dispatch: wait for the soonest cooldown, or answer the client.
+    fn no_candidate(&self, now: Instant, state: &RequestState, pairs: &[Pair]) -> Next {
+        let blocked_ends = pairs
+            .iter()
+            .filter_map(|p| p.block.and_then(Block::ends))
+            .filter(|t| *t > now);
+        let soonest = blocked_ends.min();
+        let untried_blocked = pairs.iter().any(|p| !p.tried && p.block.is_some());
+        let budget_spent = state.walk.charged >= self.policy.attempts_max
+            && pairs.iter().any(|p| !p.tried && p.block.is_none());
+        let wait_lookup = if state.is_alias && self.policy.has(Regression::CooldownWaitByAlias) {
+            // The production bug: the wait is looked up under the alias, where nothing is cooling.
+            None
+        } else {
+            soonest
+        };
+        if let (Some(until), false) = (wait_lookup, budget_spent) {
+            let wait = until.saturating_since(now);
+            let pure_cooling = pairs
+                .iter()
+                .any(|p| matches!(p.block, Some(Block::Cooling(_) | Block::Unhealthy(_))));
+            if pure_cooling
+                && state.byok.is_none()
+                && state.walk.rounds < self.policy.wait_rounds_max
+                && state.waited + wait <= self.policy.wait_max
+            {
+                return Next::Wait(until);
+            }
+        }
+        if !untried_blocked || budget_spent {
+            if let Some((class, status, retry_after)) = state.last_answer {
+                let _ = class;
+                return Next::Finish(Outcome::UpstreamFailed, status, retry_after);
+            }
+        }
+        match soonest {
+            Some(until) => {
+                let retry_after = until.saturating_since(now).as_secs_ceil().max(1);
+                let header = (!self.policy.has(Regression::ExhaustionWithoutRetryAfter))
+                    .then_some(retry_after);
+                Next::Finish(Outcome::ExhaustedTransient, 429, header)
+            }
+            None if pairs.iter().any(|p| p.block == Some(Block::Blacklisted)) => {
+                Next::Finish(Outcome::ExhaustedPermanent, 502, None)
+            }
+            None => match state.last_answer {
+                Some((_, status, retry_after)) => {
+                    Next::Finish(Outcome::UpstreamFailed, status, retry_after)
+                }
+                None => Next::Finish(Outcome::NoRoute, 503, None),
+            },
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant, id: RequestId, pair: Pair) {
+        let attempt_id = AttemptId(self.next_attempt);
+        self.next_attempt += 1;
+        let events_enabled = self.events_enabled;
+        let state = self
+            .requests
+            .get_mut(&id)
+            .expect("request present: dispatching for it");
+        let route = &state.routes[pair.route];
+        let place = (route.provider, pair.region);
+        let charged = !state.walk.used.contains(&place);
+        if charged {
+            state.walk.used.push(place);
+            state.walk.charged += 1;
+            if events_enabled {
+                self.events.push(Event::Charged {
+                    request: id,
+                    iteration: state.iteration,
+                    provider: place.0,
+                    region: place.1,
+                    attempt: Some(attempt_id),
+                });
+            }
+        }
+        state.walk.tried.push(pair.health_key);
+        state.walk.current_route = Some(pair.route);
+        state.walk.started = true;
+        if state.walk.pinned_region.is_none() {
+            state.walk.pinned_region = Some(place);
+        }
+        state.first_selected.get_or_insert(pair.selected);
+        let replay_lost =
+            state.attempts > 0 && self.policy.has(Regression::BodyConsumedOnFirstAttempt);
+        let (body_bytes, body_digest) = if replay_lost {
+            (0, 0)
+        } else {
+            (state.request.body_bytes, state.request.body_digest)
+        };
+        let swapped = pair.sent != pair.selected;
+        let endpoint = if swapped && self.policy.has(Regression::DropEndpointOnRegionSwap) {
+            None
+        } else {
+            self.endpoints[pair.sent.index()].clone()
+        };
+        let scope = route.scope;
+        let attempt = Attempt {
+            id: attempt_id,
+            request: id,
+            iteration: state.iteration,
+            provider: route.provider,
+            region: pair.region,
+            scope,
+            upstream: route.upstream.clone(),
+            selected: pair.selected,
+            credential: pair.sent,
+            endpoint,
+            kind: state.request.kind,
+            stream: state.request.stream,
+            body_bytes,
+            body_digest,
+            charged,
+        };
+        state.attempts += 1;
+        state.in_flight = Some(attempt_id);
+        state.last_sent = Some(if self.policy.has(Regression::AttributeToSelectedKey) {
+            pair.selected
+        } else {
+            pair.sent
+        });
+        if self.policy.has(Regression::SharedWalkerCursor) {
+            self.shared_cursor = self.shared_cursor.wrapping_add(1);
+        }
+        let deadline = now + self.policy.attempt_timeout;
+        self.timers
+            .insert((deadline, TimerReason::AttemptDeadline(attempt_id)));
+        self.in_flight.insert(
+            attempt_id,
+            InFlight {
+                attempt: attempt.clone(),
+                deadline,
+            },
+        );
+        self.actions.push_back(Action::Dispatch(attempt));
+    }
+
+    fn on_answer(&mut self, now: Instant, attempt: Attempt, response: &Response) {
+        let class = classify(response, &self.policy, self.catalog.epoch_unix_s, now);
+        self.emit(Event::Classified {
+            attempt: attempt.id,
+            class,
+        });
+        let id = attempt.request;
+        let Some(state) = self.requests.get(&id) else {
+            return;
+        };
+        let route = state
+            .routes
+            .iter()
+            .find(|r| r.provider == attempt.provider && r.upstream == attempt.upstream)
+            .cloned()
+            .unwrap_or(Route {
+                provider: attempt.provider,
+                region: attempt.region,
+                scope: attempt.scope,
+                upstream: attempt.upstream.clone(),
+                alias_scope: None,
+            });
+        let health_key = if self.policy.has(Regression::AttributeToSelectedKey) {
+            attempt.selected
+        } else {
+            attempt.credential
+        };
+        let count_tokens = attempt.kind == RequestKind::CountTokens;
+        self.record_health(now, &attempt, &route, health_key, class, count_tokens);
+        let (status, retry_after) = match response {
+            Response::Http(HttpAnswer { status, .. }) => (*status, client_retry_after(class)),
+            Response::Transport(_) => (502, None),
+        };
+        let state = self
+            .requests
+            .get_mut(&id)
+            .expect("request present: checked above");
+        state.in_flight = None;
+        state.log.push(AttemptRecord {
+            attempt: attempt.id,
+            iteration: attempt.iteration,
+            provider: attempt.provider,
+            region: attempt.region,
+            scope: attempt.scope,
+            credential: health_key,
+            class,
+        });
+        state.last_answer = Some((
+            class,
+            if class == Class::Success { 200 } else { status },
+            retry_after,
+        ));
+        let stream_broke_early = matches!(
+            response,
+            Response::Http(HttpAnswer {
+                stream: StreamProgress::BrokeBeforeFirstByte,
+                ..
+            })
+        );
+        match class {
+            Class::Success => {
+                if state.iteration < state.request.iterations {
+                    state.iteration += 1;
+                    let keep = self.policy.has(Regression::ReuseWalkerAcrossIterations);
+                    let tried = std::mem::take(&mut state.walk.tried);
+                    state.walk = Walk::default();
+                    if keep {
+                        state.walk.tried = tried;
+                    }
+                    self.step(now, id);
+                } else {
+                    self.finish(now, id, Outcome::Success, 200, None);
+                }
+            }
+            Class::StreamInterrupted if !self.policy.has(Regression::FailoverMidStream) => {
+                self.finish(now, id, Outcome::StreamInterrupted, 200, None);
+            }
+            Class::RequestInvalid if !self.policy.has(Regression::RetryRequestInvalid) => {
+                self.finish(now, id, Outcome::RequestInvalid, status, None);
+            }
+            Class::Network
+                if stream_broke_early && self.policy.has(Regression::StreamBootstrapTerminal) =>
+            {
+                self.finish(now, id, Outcome::UpstreamFailed, 502, None);
+            }
+            _ if state.byok.is_some() => {
+                if self.policy.has(Regression::ByokFailsOver) {
+                    // The production bug: a failed user key falls over to the org pool.
+                    state.byok = None;
+                    state.request.byok = None;
+                    self.step(now, id);
+                } else {
+                    // BYOK: the upstream status and Retry-After go back unchanged.
+                    let retry_after = match response {
+                        Response::Http(a) => {
+                            a.retry_after.as_deref().and_then(|v| v.trim().parse().ok())
+                        }
+                        Response::Transport(_) => None,
+                    };
+                    self.finish(now, id, Outcome::UpstreamFailed, status, retry_after);
+                }
+            }
+            _ => self.step(now, id),
+        }
+    }
+
+    fn record_health(
+        &mut self,
+        now: Instant,
+        attempt: &Attempt,
+        route: &Route,
+        key: KeyId,
+        class: Class,
+        count_tokens: bool,
+    ) {
+        let cap = self.cap();
+        let unscoped_writes = self.policy.has(Regression::UnscopedHealthWrites);
+        let model_scope = if unscoped_writes {
+            Scope::UNSCOPED
+        } else {
+            self.scope_for(route, attempt.request)
+        };
+        let transient_scope = if self.policy.has(Regression::UnscopedTransientHealth) {
+            Scope::UNSCOPED
+        } else {
+            model_scope
+        };
+        let suspension_scope = if unscoped_writes {
+            Scope::UNSCOPED
+        } else {
+            self.suspension_scope(route)
+        };
+        let policy = &self.policy;
+        let mut events = Vec::new();
+        match class {
+            Class::RequestInvalid => return,
+            Class::Success if count_tokens => {
+                if policy.has(Regression::CountSuccessResumes) {
+                    for scope in [model_scope, suspension_scope] {
+                        let (e, w) = self.health.write(now, key, scope, cap);
+                        e.cooling_until = Instant::ZERO;
+                        e.unhealthy_until = Instant::ZERO;
+                        e.suspended_until = Instant::ZERO;
+                        e.errors_consecutive = 0;
+                        events.extend(evicted(w));
+                        events.push(Event::Resumed {
+                            credential: key,
+                            scope,
+                            attempt: attempt.id,
+                        });
+                    }
+                }
+            }
+            Class::Auth => {
+                if policy.has(Regression::ScopedAuthBlacklist) || unscoped_writes {
+                    let (e, w) = self.health.write(now, key, model_scope, cap);
+                    e.blacklisted = true;
+                    e.history.push(
+                        now,
+                        false,
+                        policy.history_window,
+                        policy.history_entries_max,
+                    );
+                    events.extend(evicted(w));
+                    events.push(Event::Blacklisted {
+                        credential: key,
+                        scope: Some(model_scope),
+                        attempt: attempt.id,
+                    });
+                } else {
+                    self.health.blacklist(key);
+                    let (e, w) = self.health.write(now, key, model_scope, cap);
+                    e.history.push(
+                        now,
+                        false,
+                        policy.history_window,
+                        policy.history_entries_max,
+                    );
+                    events.extend(evicted(w));
+                    events.push(Event::Blacklisted {
+                        credential: key,
+                        scope: None,
+                        attempt: attempt.id,
+                    });
+                }
+            }
+            Class::ModelUnsupported => {
+                let (e, w) = self.health.write(now, key, suspension_scope, cap);
+                let until = now + policy.suspension_for;
+                e.suspended_until = e.suspended_until.max(until);
+                let until = e.suspended_until;
+                events.extend(evicted(w));
+                events.push(Event::Suspended {
+                    credential: key,
+                    scope: suspension_scope,
+                    until,
+                    attempt: attempt.id,
+                });
+                let (e, w) = self.health.write(now, key, model_scope, cap);
+                e.history.push(
+                    now,
+                    false,
+                    policy.history_window,
+                    policy.history_entries_max,
+                );
+                events.extend(evicted(w));
+            }
+            Class::RateLimited { retry_after } => {
+                let hint = retry_after
+                    .unwrap_or(policy.retry_after_default)
+                    .min(policy.retry_after_cap);
+                let (e, w) = self.health.write(now, key, transient_scope, cap);
+                let proposed = now + hint;
+                e.cooling_until = if policy.has(Regression::LastWriterCooldown) {
+                    proposed
+                } else {
+                    e.cooling_until.max(proposed)
+                };
+                e.history.push(
+                    now,
+                    false,
+                    policy.history_window,
+                    policy.history_entries_max,
+                );
+                let until = e.cooling_until;
+                events.extend(evicted(w));
+                events.push(Event::CooledDown {
+                    credential: key,
+                    scope: transient_scope,
+                    until,
+                    attempt: attempt.id,
+                });
+            }
+            Class::Transient | Class::Network | Class::Timeout | Class::StreamInterrupted => {
+                let (e, w) = self.health.write(now, key, transient_scope, cap);
+                e.errors_consecutive += 1;
+                e.history.push(
+                    now,
+                    false,
+                    policy.history_window,
+                    policy.history_entries_max,
+                );
+                let mut unhealthy = None;
+                if e.errors_consecutive >= policy.errors_consecutive_max {
+                    e.errors_consecutive = 0;
+                    e.unhealthy_until = e.unhealthy_until.max(now + policy.unhealthy_for);
+                    unhealthy = Some(e.unhealthy_until);
+                }
+                events.extend(evicted(w));
+                if let Some(until) = unhealthy {
+                    events.push(Event::MarkedUnhealthy {
+                        credential: key,
+                        scope: transient_scope,
+                        until,
+                        attempt: attempt.id,
+                    });
+                }
+            }
+            Class::Success => {
+                let (e, w) = self.health.write(now, key, model_scope, cap);
+                e.errors_consecutive = 0;
+                e.history
+                    .push(now, true, policy.history_window, policy.history_entries_max);
+                events.extend(evicted(w));
+                if route.alias_scope.is_some() && policy.has(Regression::SuspendAliasNotUpstream) {
+                    // The production bug: a sibling upstream's success lifts the alias-wide suspension.
+                    let (e, w) = self.health.write(now, key, suspension_scope, cap);
+                    let was = e.suspended_until > now;
+                    e.suspended_until = Instant::ZERO;
+                    events.extend(evicted(w));
+                    if was {
+                        events.push(Event::Resumed {
+                            credential: key,
+                            scope: suspension_scope,
+                            attempt: attempt.id,
+                        });
+                    }
+                }
+            }
+        }
+        for e in events {
+            self.emit(e);
+        }
+    }
+
+    fn finish(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        outcome: Outcome,
+        status: u16,
+        retry_after_s: Option<u64>,
+    ) {
+        let Some(state) = self.requests.remove(&id) else {
+            return;
+        };
+        self.timers
+            .retain(|(_, r)| *r != TimerReason::CooldownWait(id));
+        let mut events = Vec::new();
+        self.stats
+            .record_request(id, &state.log, now, &self.policy, &mut events);
+        for e in events {
+            self.emit(e);
+        }
+        let hint_key = if self.policy.has(Regression::HintFromFirstKey) {
+            state.first_selected
+        } else {
+            state.last_sent
+        };
+        let response = ClientResponse {
+            status,
+            retry_after_s,
+            outcome,
+            hint_key,
+            hint: hint_key.map(|k| self.catalog.credential(k).hint()),
+            attempts: state.attempts,
+        };
+        self.actions.push_back(Action::Respond(id, response));
+    }
+
+    fn check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            self.health.check_invariants(self.cap());
+            for (id, flight) in &self.in_flight {
+                debug_assert!(
+                    self.timers
+                        .contains(&(flight.deadline, TimerReason::AttemptDeadline(*id))),
+                    "every in-flight attempt has a deadline"
+                );
+            }
+            for state in self.requests.values() {
+                debug_assert!(
+                    state.walk.charged <= self.policy.attempts_max
+                        || self.policy.has(Regression::SkipCostsBudget),
+                    "attempt budget respected"
+                );
+            }
+        }
+    }
+}
+
+/// A rate-limited answer passes the (capped) hint on; nothing else carries one.
+fn client_retry_after(class: Class) -> Option<u64> {
+    match class {
+        Class::RateLimited {
+            retry_after: Some(d),
+        } => Some(d.as_secs_ceil()),
+        _ => None,
+    }
+}
+
+fn evicted(w: crate::health::Written) -> Option<Event> {
+    w.evicted
+        .map(|(credential, scope)| Event::Evicted { credential, scope })
+}
+
+fn validate(catalog: &Catalog, policy: &Policy) -> Result<(), ConfigError> {
+    let check = |what: &'static str, index: usize, len: usize| {
+        if index < len {
+            Ok(())
+        } else {
+            Err(ConfigError::Dangling { what, index })
+        }
+    };
+    for p in &catalog.providers {
+        for r in &p.regions {
+            check("region", r.index(), catalog.regions.len())?;
+        }
+    }
+    for m in &catalog.models {
+        for s in &m.served_by {
+            check("provider", s.provider.index(), catalog.providers.len())?;
+            check("region", s.region.index(), catalog.regions.len())?;
+        }
+        for a in &m.alias_of {
+            check("model", a.index(), catalog.models.len())?;
+            if catalog.model(*a).is_alias() {
+                return Err(ConfigError::Dangling {
+                    what: "non-alias model",
+                    index: a.index(),
+                });
+            }
+        }
+    }
+    for c in &catalog.credentials {
+        check("provider", c.provider.index(), catalog.providers.len())?;
+        if let Some(r) = c.region {
+            check("region", r.index(), catalog.regions.len())?;
+        }
+    }
+    if policy.attempts_max == 0 {
+        return Err(ConfigError::Policy {
+            field: "attempts_max",
+            problem: "must be at least 1",
+        });
+    }
+    if policy.scopes_max == 0 {
+        return Err(ConfigError::Policy {
+            field: "scopes_max",
+            problem: "must be at least 1",
+        });
+    }
+    if policy.attempt_timeout == Duration::ZERO {
+        return Err(ConfigError::Policy {
+            field: "attempt_timeout",
+            problem: "must be positive",
+        });
+    }
+    if policy.history_entries_max == 0 {
+        return Err(ConfigError::Policy {
+            field: "history_entries_max",
+            problem: "must be at least 1",
+        });
+    }
+    Ok(())
+}
+
+impl From<u64> for Duration {
+    fn from(ms: u64) -> Duration {
+        Duration(ms)
+    }
+}
+
+impl std::ops::Add for Duration {
+    type Output = Duration;
+    fn add(self, o: Duration) -> Duration {
+        Duration(self.0.saturating_add(o.0))
+    }
+}
+
+#[cfg(test)]
+mod tests;

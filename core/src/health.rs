@@ -1,0 +1,332 @@
+//! Credential health: the global auth blacklist and per (credential, scope) state.
+//!
+//! State is derived, not flagged: a cooldown is an end instant, so a Temporary key is
+//! Valid again once its cooldown passes with no action (the aibridge key pool model).
+
+use crate::bounded::BoundedMap;
+use crate::id::{KeyId, Scope};
+use crate::time::{Duration, Instant};
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
+
+/// Why a credential may not be sent for a scope right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Block {
+    /// Failed authentication: blacklisted for every scope until reinstated.
+    Blacklisted,
+    /// Rate-limited until the instant.
+    Cooling(Instant),
+    /// Too many consecutive errors; unhealthy until the instant.
+    Unhealthy(Instant),
+    /// The (credential, upstream model) path is suspended until the instant.
+    Suspended(Instant),
+}
+
+impl Block {
+    /// When the block ends by itself (`None` for a blacklist).
+    pub fn ends(self) -> Option<Instant> {
+        match self {
+            Block::Blacklisted => None,
+            Block::Cooling(t) | Block::Unhealthy(t) | Block::Suspended(t) => Some(t),
+        }
+    }
+    /// Stable lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Block::Blacklisted => "blacklisted",
+            Block::Cooling(_) => "cooling",
+            Block::Unhealthy(_) => "unhealthy",
+            Block::Suspended(_) => "suspended",
+        }
+    }
+}
+
+impl fmt::Display for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ends() {
+            Some(t) => write!(f, "{} until {t}", self.name()),
+            None => f.write_str(self.name()),
+        }
+    }
+}
+
+/// Outcomes within a sliding window, bounded in count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    outcomes: VecDeque<(Instant, bool)>,
+    ok: u32,
+}
+
+impl History {
+    /// Records an outcome, dropping what fell out of the window or over the cap.
+    pub fn push(&mut self, now: Instant, ok: bool, window: Duration, cap: u32) {
+        self.outcomes.push_back((now, ok));
+        self.ok += u32::from(ok);
+        while let Some(&(t, was_ok)) = self.outcomes.front() {
+            let stale = now.saturating_since(t) >= window;
+            if !stale && self.outcomes.len() <= cap as usize {
+                break;
+            }
+            self.outcomes.pop_front();
+            self.ok -= u32::from(was_ok);
+        }
+    }
+
+    /// Uptime in basis points over the window ending at `now`; 10 000 with no data.
+    pub fn uptime_bp(&self, now: Instant, window: Duration) -> u32 {
+        let (mut total, mut ok) = (self.outcomes.len() as u32, self.ok);
+        for &(t, was_ok) in &self.outcomes {
+            if now.saturating_since(t) < window {
+                break;
+            }
+            total -= 1;
+            ok -= u32::from(was_ok);
+        }
+        (ok * 10_000).checked_div(total).unwrap_or(10_000)
+    }
+
+    /// Outcomes in the window.
+    pub fn len(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// Whether no outcome is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty()
+    }
+}
+
+/// Health of one (credential, scope).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// Rate-limit cooldown end.
+    pub cooling_until: Instant,
+    /// Consecutive-error unhealthy end.
+    pub unhealthy_until: Instant,
+    /// Model-support suspension end (on upstream-model scopes).
+    pub suspended_until: Instant,
+    /// Consecutive transient errors since the last success.
+    pub errors_consecutive: u32,
+    /// An auth blacklist recorded on this scope only (regression knobs); never evicted.
+    pub blacklisted: bool,
+    /// Recent outcomes.
+    pub history: History,
+}
+
+impl Entry {
+    fn idle(&self, now: Instant) -> bool {
+        !self.blacklisted
+            && self.cooling_until <= now
+            && self.unhealthy_until <= now
+            && self.suspended_until <= now
+    }
+}
+
+/// What a write changed, for the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// An entry evicted to make room.
+    pub evicted: Option<(KeyId, Scope)>,
+}
+
+/// All health state of a gateway.
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    blacklist: BTreeSet<KeyId>,
+    entries: BoundedMap<(KeyId, Scope), Entry>,
+    /// The `now` of the latest write, used to tell idle entries at eviction time.
+    latest_write: Instant,
+}
+
+impl Health {
+    /// Whether the credential is blacklisted globally or on one of `scopes`.
+    pub fn is_blacklisted(&self, key: KeyId, scopes: &[Scope]) -> bool {
+        self.blacklist.contains(&key)
+            || scopes
+                .iter()
+                .any(|s| self.entries.get(&(key, *s)).is_some_and(|e| e.blacklisted))
+    }
+
+    /// The first block on `key` for the given health scopes and suspension scope, if any.
+    ///
+    /// With `never_expire` (regression `keypool-states`) a cooldown that has passed still
+    /// blocks.
+    pub fn block(
+        &self,
+        key: KeyId,
+        scopes: &[Scope],
+        suspension_scope: Scope,
+        now: Instant,
+        never_expire: bool,
+    ) -> Option<Block> {
+        if self.is_blacklisted(key, scopes) {
+            return Some(Block::Blacklisted);
+        }
+        if let Some(e) = self.entries.get(&(key, suspension_scope)) {
+            if e.suspended_until > now {
+                return Some(Block::Suspended(e.suspended_until));
+            }
+        }
+        let active = |until: Instant| until > now || (never_expire && until > Instant::ZERO);
+        let mut block = None;
+        for scope in scopes {
+            let Some(e) = self.entries.get(&(key, *scope)) else {
+                continue;
+            };
+            // The latest end blocks longest; report it so waits are not too short.
+            if active(e.cooling_until)
+                && block.is_none_or(|b: Block| b.ends() < Some(e.cooling_until))
+            {
+                block = Some(Block::Cooling(e.cooling_until));
+            }
+            if active(e.unhealthy_until)
+                && block.is_none_or(|b: Block| b.ends() < Some(e.unhealthy_until))
+            {
+                block = Some(Block::Unhealthy(e.unhealthy_until));
+            }
+        }
+        block
+    }
+
+    /// The entry of (credential, scope), if tracked.
+    pub fn entry(&self, key: KeyId, scope: Scope) -> Option<&Entry> {
+        self.entries.get(&(key, scope))
+    }
+
+    /// Number of tracked (credential, scope) entries.
+    pub fn tracked_entries(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Blacklists a credential for every scope.
+    pub fn blacklist(&mut self, key: KeyId) {
+        self.blacklist.insert(key);
+    }
+
+    /// Clears a credential's blacklist and every state it has (an operator action).
+    pub fn reinstate(&mut self, key: KeyId) {
+        self.blacklist.remove(&key);
+        let scopes: Vec<Scope> = self
+            .entries
+            .iter()
+            .filter(|((k, _), _)| *k == key)
+            .map(|((_, s), _)| *s)
+            .collect();
+        for s in scopes {
+            self.entries.remove(&(key, s));
+        }
+    }
+
+    /// The entry of (credential, scope) for writing, created if needed; evicts an idle
+    /// entry (never a blacklisted one) when the cap would be exceeded.
+    pub fn write(
+        &mut self,
+        now: Instant,
+        key: KeyId,
+        scope: Scope,
+        cap: Option<usize>,
+    ) -> (&mut Entry, Written) {
+        self.latest_write = self.latest_write.max(now);
+        let latest = self.latest_write;
+        let (entry, evicted) = self.entries.write(
+            (key, scope),
+            cap,
+            Entry::default,
+            |e| e.idle(latest),
+            |e| e.blacklisted,
+        );
+        (entry, Written { evicted })
+    }
+
+    /// Debug-build consistency checks.
+    pub fn check_invariants(&self, cap: Option<usize>) {
+        if let Some(cap) = cap {
+            debug_assert!(
+                self.entries.len() <= cap,
+                "health entries over the scope cap"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn history_window_and_cap() {
+        let mut h = History::default();
+        assert_eq!(h.uptime_bp(Instant(0), W), 10_000, "no data is full uptime");
+        h.push(Instant(0), false, W, 1000);
+        h.push(Instant(1_000), true, W, 1000);
+        assert_eq!(h.uptime_bp(Instant(1_000), W), 5_000);
+        // The failure at t=0 leaves the window at exactly t=300 s.
+        assert_eq!(h.uptime_bp(Instant(300_000), W), 10_000);
+        let mut capped = History::default();
+        for i in 0..10 {
+            capped.push(Instant(i), i >= 5, W, 4);
+        }
+        assert_eq!(capped.len(), 4);
+        assert_eq!(capped.uptime_bp(Instant(10), W), 10_000);
+    }
+
+    #[test]
+    fn cooldown_boundary_is_exclusive() {
+        let mut h = Health::default();
+        let (e, _) = h.write(Instant(0), KeyId(0), Scope(1), None);
+        e.cooling_until = Instant(30_000);
+        let s = [Scope(1)];
+        assert_eq!(
+            h.block(KeyId(0), &s, Scope(9), Instant(29_999), false),
+            Some(Block::Cooling(Instant(30_000)))
+        );
+        assert_eq!(
+            h.block(KeyId(0), &s, Scope(9), Instant(30_000), false),
+            None,
+            "valid again at the end instant"
+        );
+        assert!(
+            h.block(KeyId(0), &s, Scope(9), Instant(90_000), true)
+                .is_some(),
+            "knob: never expires"
+        );
+        assert_eq!(
+            h.block(KeyId(0), &[Scope(2)], Scope(9), Instant(0), false),
+            None,
+            "other scope unaffected"
+        );
+    }
+
+    #[test]
+    fn blacklist_is_global_and_reinstate_clears() {
+        let mut h = Health::default();
+        h.blacklist(KeyId(3));
+        assert_eq!(
+            h.block(KeyId(3), &[Scope(7)], Scope(8), Instant(0), false),
+            Some(Block::Blacklisted)
+        );
+        h.reinstate(KeyId(3));
+        assert_eq!(
+            h.block(KeyId(3), &[Scope(7)], Scope(8), Instant(0), false),
+            None
+        );
+    }
+
+    #[test]
+    fn flood_of_scopes_stays_under_cap_and_keeps_blacklists() {
+        let mut h = Health::default();
+        let (e, _) = h.write(Instant(0), KeyId(0), Scope(1), Some(8));
+        e.blacklisted = true;
+        for i in 2..10_000u64 {
+            let (e, _) = h.write(Instant(i), KeyId(1), Scope(i), Some(8));
+            e.history.push(Instant(i), true, W, 1000);
+        }
+        assert_eq!(h.tracked_entries(), 8);
+        assert!(
+            h.is_blacklisted(KeyId(0), &[Scope(1)]),
+            "a blacklist is never evicted"
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! gatesim-core: a sans-IO engine for the part of an LLM API gateway that decides which
+//! provider, region, credential and upstream model to try for each request, what to do
+//! when an attempt fails, and how key health and uptime are recorded.
+//!
+//! No clock, no IO, no async, no randomness, no hash-ordered iteration: time is passed
+//! into every call as an [`Instant`] and outputs are polled. See [`Gateway`] for the
+//! driving contract.
+
+pub mod bounded;
+pub mod catalog;
+pub mod classify;
+pub mod event;
+pub mod gateway;
+pub mod health;
+pub mod id;
+pub mod policy;
+pub mod response;
+pub mod routing;
+pub mod stats;
+pub mod time;
+
+pub use catalog::{Catalog, Credential, Mapping, Mode, Model, Project, Provider, Source};
+pub use classify::{classify, Class};
+pub use event::{Action, Attempt, Event, Request, RequestKind, TimerReason};
+pub use gateway::{ConfigError, Gateway};
+pub use health::Block;
+pub use id::{AttemptId, KeyId, ModelId, ProjectId, ProviderId, RegionId, RequestId, Scope};
+pub use policy::{Policy, Regression, Regressions};
+pub use response::{ClientResponse, HttpAnswer, Outcome, Response, StreamProgress, TransportError};
+pub use time::{Duration, Instant};

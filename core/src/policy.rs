@@ -1,0 +1,252 @@
+//! Every tunable of the engine with its documented default, and the regression knobs.
+
+use crate::time::Duration;
+use std::fmt;
+
+/// Every tunable of the routing, health and retry logic.
+///
+/// Defaults come from production gateways (see `spec/peers.md`); each field says where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Cooldown after a 429 without a usable Retry-After (aibridge, CLIProxyAPI: 60 s).
+    pub retry_after_default: Duration,
+    /// Upper bound on any Retry-After hint, so a bogus hint (CLIProxyAPI #5770: 18 days)
+    /// cannot lock a credential for days. Default 1 h.
+    pub retry_after_cap: Duration,
+    /// Consecutive transient errors that make a (credential, scope) unhealthy (llmgateway: 3).
+    pub errors_consecutive_max: u32,
+    /// How long a (credential, scope) stays unhealthy after that (llmgateway: 30 s).
+    pub unhealthy_for: Duration,
+    /// Suspension of (credential, upstream model) after a model-support error (CLIProxyAPI: 12 h).
+    pub suspension_for: Duration,
+    /// Distinct (provider, region) mappings one upstream call may try (llmgateway: 1 + 2 retries).
+    pub attempts_max: u32,
+    /// Longest wait for a cooldown to end when every candidate is cooling (CLIProxyAPI: 30 s).
+    pub wait_max: Duration,
+    /// Wait rounds one upstream call may take (a limit on everything).
+    pub wait_rounds_max: u32,
+    /// Window of the uptime history (llmgateway: 5 min).
+    pub history_window: Duration,
+    /// Entries kept per history (llmgateway: 1000).
+    pub history_entries_max: u32,
+    /// Uptime below which a mapping is passed over when a healthier one exists,
+    /// in basis points (llmgateway `lowUptimeFallbackThreshold`: 90 %).
+    pub uptime_bar_bp: u32,
+    /// Tracked (credential, scope) health entries at most; idle ones are evicted.
+    pub scopes_max: u32,
+    /// Time after which an upstream attempt is abandoned as a timeout.
+    pub attempt_timeout: Duration,
+    /// Regression knobs: production bugs put back on purpose. All off by default.
+    pub regressions: Regressions,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::reference()
+    }
+}
+
+impl Policy {
+    /// The reference policy: the correct behaviour of every incident in the catalogue.
+    pub fn reference() -> Policy {
+        Policy {
+            retry_after_default: Duration::from_secs(60),
+            retry_after_cap: Duration::from_secs(3600),
+            errors_consecutive_max: 3,
+            unhealthy_for: Duration::from_secs(30),
+            suspension_for: Duration::from_secs(12 * 3600),
+            attempts_max: 3,
+            wait_max: Duration::from_secs(30),
+            wait_rounds_max: 3,
+            history_window: Duration::from_secs(300),
+            history_entries_max: 1000,
+            uptime_bar_bp: 9000,
+            scopes_max: 4096,
+            attempt_timeout: Duration::from_secs(60),
+            regressions: Regressions::NONE,
+        }
+    }
+
+    /// Whether a regression knob is on.
+    pub fn has(&self, knob: Regression) -> bool {
+        self.regressions.contains(knob)
+    }
+}
+
+macro_rules! regressions {
+    ($($(#[$doc:meta])* $knob:ident = $incident:literal,)*) => {
+        /// A production bug that can be put back on purpose, named after its incident.
+        ///
+        /// Each knob restores exactly the behaviour described in `spec/incidents.md` for
+        /// the incident id it carries; the detection matrix proves the invariants catch it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Regression {
+            $($(#[$doc])* $knob,)*
+        }
+
+        impl Regression {
+            /// Every knob, in catalogue order.
+            pub const ALL: &'static [Regression] = &[$(Regression::$knob,)*];
+
+            /// The knob's name as written in scenario files and on the command line.
+            pub fn name(self) -> &'static str {
+                match self { $(Regression::$knob => stringify!($knob),)* }
+            }
+
+            /// The incident id (`spec/incidents.md`) whose bug this knob puts back.
+            pub fn incident(self) -> &'static str {
+                match self { $(Regression::$knob => $incident,)* }
+            }
+        }
+    };
+}
+
+regressions! {
+    /// A 400 with an invalid-key body is a bad request (no rotation, no blacklist).
+    InvalidKey400IsRequestError = "invalid-key-400",
+    /// Structured `invalid_api_key` codes and "Incorrect API key provided" are not matched.
+    InvalidKeyCodeUnmatched = "invalid-key-code",
+    /// Model-support 400/422 errors are terminal request failures.
+    ModelSupportIsTerminal = "model-support-400",
+    /// Request-invalid errors are retried across keys and providers.
+    RetryRequestInvalid = "request-invalid-terminal",
+    /// Transient health is recorded and read per credential, not per (credential, model).
+    UnscopedTransientHealth = "health-scope-per-model",
+    /// The auth blacklist is recorded per (credential, model) only.
+    ScopedAuthBlacklist = "auth-blacklist-global",
+    /// A blacklisted credential keeps reporting its old uptime.
+    StaleUptimeForBlacklisted = "blacklisted-uptime-zero",
+    /// Health reads are scoped but every write goes to the unscoped record.
+    UnscopedHealthWrites = "scope-read-write-mismatch",
+    /// The request id is used as the health scope.
+    RequestIdAsScope = "per-request-scope",
+    /// No cap on tracked health scopes.
+    UnboundedScopes = "scope-cardinality",
+    /// Health is recorded on the selected key, not the regional token actually sent.
+    AttributeToSelectedKey = "region-token-attribution",
+    /// The region is pinned from the first key and reused with other keys after failover.
+    RegionFromFirstKey = "region-lock-consistency",
+    /// A regional token swap drops the credential's own endpoint.
+    DropEndpointOnRegionSwap = "byok-endpoint-kept",
+    /// Hybrid mode swaps org keys for regional platform tokens.
+    HybridIgnoresOrgKeys = "hybrid-prefers-org-key",
+    /// Hybrid mode does not prefer providers with org keys.
+    HybridNoKeyedPreference = "hybrid-prefers-keyed-provider",
+    /// Key preference runs before the rate-limit filter.
+    PreferKeysBeforeRateLimitFilter = "hybrid-rate-limit-fallback",
+    /// Key preference runs before the uptime filter.
+    PreferKeysBeforeUptimeFilter = "hybrid-uptime-fallback",
+    /// Keyed availability is per provider, ignoring region locks.
+    KeyedAvailabilityIgnoresRegion = "hybrid-region-aware-keys",
+    /// A failed attempt is left out of uptime when any same-provider retry exists.
+    ExcludeUnsuccessfulRetries = "retry-exclusion-needs-success",
+    /// Model-level uptime leaves out failures recovered in another region.
+    ModelHistoryIgnoresRegion = "cross-region-hides-failure",
+    /// A provider is scored failed although another of its keys recovered the request.
+    ProviderFailedOnKeyRetry = "provider-score-recovered-key",
+    /// Suspensions are recorded under the alias and lifted by a sibling's success.
+    SuspendAliasNotUpstream = "suspend-concrete-upstream",
+    /// Skipping a blocked candidate consumes attempt budget.
+    SkipCostsBudget = "blocked-pool-budget",
+    /// A successful token count clears cooldowns and suspensions.
+    CountSuccessResumes = "count-tokens-no-resume",
+    /// The cooldown wait is looked up by alias and finds nothing to wait for.
+    CooldownWaitByAlias = "alias-cooldown-wait",
+    /// A stream that fails before its first byte ends the request.
+    StreamBootstrapTerminal = "stream-bootstrap-rotation",
+    /// A cooldown never expires by itself.
+    CooldownNeverExpires = "keypool-states",
+    /// Concurrent walks share one cursor.
+    SharedWalkerCursor = "walker-primary-first",
+    /// The last cooldown written wins, even when it is shorter.
+    LastWriterCooldown = "longer-cooldown-wins",
+    /// Transient exhaustion is answered without Retry-After.
+    ExhaustionWithoutRetryAfter = "exhaustion-retry-after",
+    /// A failed BYOK attempt fails over to the organisation's pool.
+    ByokFailsOver = "byok-single-attempt",
+    /// An agentic iteration continues the previous iteration's walk.
+    ReuseWalkerAcrossIterations = "agentic-fresh-walker",
+    /// Retries of a passthrough request send an empty body.
+    BodyConsumedOnFirstAttempt = "passthrough-body-replay",
+    /// The credential hint names the first key selected, not the one that answered.
+    HintFromFirstKey = "credential-hint-actual",
+    /// A stream that broke after its first byte is retried on another key.
+    FailoverMidStream = "mid-stream-no-failover",
+}
+
+impl Regression {
+    /// Parses a knob name (`InvalidKey400IsRequestError`) or its incident id (`invalid-key-400`).
+    pub fn parse(text: &str) -> Option<Regression> {
+        Regression::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name().eq_ignore_ascii_case(text) || k.incident() == text)
+    }
+}
+
+impl fmt::Display for Regression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of regression knobs (a bit set; iteration is in catalogue order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Regressions(u64);
+
+impl Regressions {
+    /// No knob on: the reference behaviour.
+    pub const NONE: Regressions = Regressions(0);
+
+    /// Just one knob.
+    pub fn only(knob: Regression) -> Regressions {
+        Regressions::NONE.with(knob)
+    }
+    /// This set plus `knob`.
+    pub fn with(self, knob: Regression) -> Regressions {
+        Regressions(self.0 | 1 << knob as u32)
+    }
+    /// Whether `knob` is on.
+    pub fn contains(self, knob: Regression) -> bool {
+        self.0 & (1 << knob as u32) != 0
+    }
+    /// Whether no knob is on.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The knobs that are on, in catalogue order.
+    pub fn iter(self) -> impl Iterator<Item = Regression> {
+        Regression::ALL
+            .iter()
+            .copied()
+            .filter(move |k| self.contains(*k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knobs_cover_catalogue_and_parse_both_names() {
+        assert!(Regression::ALL.len() <= 64, "Regressions is a u64 bit set");
+        for knob in Regression::ALL {
+            assert_eq!(Regression::parse(knob.name()), Some(*knob));
+            assert_eq!(Regression::parse(knob.incident()), Some(*knob));
+        }
+        let mut ids: Vec<_> = Regression::ALL.iter().map(|k| k.incident()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), Regression::ALL.len(), "one knob per incident");
+        assert_eq!(Regression::parse("nope"), None);
+    }
+
+    #[test]
+    fn set_operations() {
+        let set = Regressions::only(Regression::SkipCostsBudget).with(Regression::ByokFailsOver);
+        assert!(set.contains(Regression::SkipCostsBudget));
+        assert!(!set.contains(Regression::HintFromFirstKey));
+        assert_eq!(set.iter().count(), 2);
+        assert!(Regressions::NONE.is_empty());
+    }
+}
