@@ -133,6 +133,8 @@ pub enum Event {
         region: RegionId,
         /// The credential that would have been sent.
         credential: KeyId,
+        /// The health scope the candidate was read for.
+        scope: Scope,
         /// Why.
         block: Block,
     },

@@ -599,6 +599,7 @@ impl Gateway {
                     provider: route.provider,
                     region: p.region,
                     credential: p.health_key,
+                    scope: route.scope,
                     block,
                 });
             }

@@ -1,1 +1,17 @@
-//! placeholder
+//! gatesim-sim: a deterministic discrete-event simulator around the sans-IO gateway core.
+//!
+//! A [`World`](world::World) (from a scenario file) and a seed give a [`Trace`](trace::Trace)
+//! of every decision; the [`check`] module verifies the invariants of `spec/invariants.md`
+//! on it, independently of the core's own bookkeeping.
+
+pub mod build;
+pub mod check;
+pub mod engine;
+pub mod metrics;
+pub mod provider;
+pub mod runner;
+pub mod seed;
+pub mod swarm;
+pub mod trace;
+pub mod workload;
+pub mod world;

@@ -1,0 +1,167 @@
+//! A builder for worlds in code: tests, benchmarks and property strategies use it where a
+//! scenario file would be noise.
+
+use crate::world::{Fault, FaultKind, ProviderSpec, RequestSpec, Style, World};
+use gatesim_core::{
+    Catalog, Credential, Duration, Instant, KeyId, Mapping, Mode, Model, ModelId, Policy, Project,
+    ProjectId, Provider, ProviderId, RegionId, RequestKind, Source,
+};
+
+/// Builds a [`World`] step by step.
+#[derive(Clone, Debug)]
+pub struct WorldBuilder {
+    world: World,
+}
+
+impl WorldBuilder {
+    /// An empty world with the reference policy.
+    pub fn new(id: &str) -> WorldBuilder {
+        WorldBuilder {
+            world: World {
+                id: id.to_string(),
+                title: id.to_string(),
+                source: "built in code".to_string(),
+                seed: 0,
+                duration: Duration::from_secs(600),
+                catalog: Catalog {
+                    epoch_unix_s: 1_767_225_600,
+                    ..Catalog::default()
+                },
+                providers: Vec::new(),
+                policy: Policy::reference(),
+                faults: Default::default(),
+                workload: Default::default(),
+                expect: Vec::new(),
+                swarm: Vec::new(),
+            },
+        }
+    }
+
+    /// Adds a region.
+    pub fn region(&mut self, name: &str) -> RegionId {
+        self.world.catalog.regions.push(name.to_string());
+        RegionId(self.world.catalog.regions.len() as u32 - 1)
+    }
+
+    /// Adds a provider.
+    pub fn provider(&mut self, name: &str, style: Style, regions: &[RegionId]) -> ProviderId {
+        self.world.catalog.providers.push(Provider {
+            name: name.to_string(),
+            regions: regions.to_vec(),
+            accepts_any_model: false,
+        });
+        self.world.providers.push(ProviderSpec {
+            style,
+            ..ProviderSpec::default()
+        });
+        ProviderId(self.world.catalog.providers.len() as u32 - 1)
+    }
+
+    /// Lets a provider accept any model name.
+    pub fn accepts_any_model(&mut self, p: ProviderId) -> &mut Self {
+        self.world.catalog.providers[p.index()].accepts_any_model = true;
+        self
+    }
+
+    /// Adds a canonical model served at `(provider, region, upstream)` places.
+    pub fn model(&mut self, name: &str, served_by: &[(ProviderId, RegionId, &str)]) -> ModelId {
+        let served_by = served_by
+            .iter()
+            .map(|(p, r, u)| Mapping {
+                provider: *p,
+                region: *r,
+                upstream: u.to_string(),
+            })
+            .collect();
+        self.world.catalog.models.push(Model {
+            name: name.to_string(),
+            served_by,
+            alias_of: Vec::new(),
+        });
+        ModelId(self.world.catalog.models.len() as u32 - 1)
+    }
+
+    /// Adds an alias pool over canonical models.
+    pub fn alias(&mut self, name: &str, members: &[ModelId]) -> ModelId {
+        self.world.catalog.models.push(Model {
+            name: name.to_string(),
+            served_by: Vec::new(),
+            alias_of: members.to_vec(),
+        });
+        ModelId(self.world.catalog.models.len() as u32 - 1)
+    }
+
+    /// Adds a credential.
+    pub fn key(
+        &mut self,
+        name: &str,
+        provider: ProviderId,
+        source: Source,
+        region: Option<RegionId>,
+        endpoint: Option<&str>,
+    ) -> KeyId {
+        self.world.catalog.credentials.push(Credential {
+            name: name.to_string(),
+            provider,
+            region,
+            source,
+            endpoint: endpoint.map(str::to_string),
+        });
+        KeyId(self.world.catalog.credentials.len() as u32 - 1)
+    }
+
+    /// Adds a project.
+    pub fn project(&mut self, name: &str, mode: Mode) -> ProjectId {
+        self.world.catalog.projects.push(Project {
+            name: name.to_string(),
+            mode,
+        });
+        ProjectId(self.world.catalog.projects.len() as u32 - 1)
+    }
+
+    /// Adds a fault.
+    pub fn fault(&mut self, at_ms: u64, until_ms: Option<u64>, kind: FaultKind) -> &mut Self {
+        self.world.faults.faults.push(Fault {
+            at: Instant(at_ms),
+            until: until_ms.map(Instant),
+            kind,
+        });
+        self
+    }
+
+    /// Adds a chat request and returns it for tweaking.
+    pub fn request(&mut self, at_ms: u64, project: ProjectId, model: &str) -> &mut RequestSpec {
+        self.world.workload.requests.push(RequestSpec {
+            at: Instant(at_ms),
+            project,
+            model: model.to_string(),
+            stream: false,
+            byok: None,
+            kind: RequestKind::Chat,
+            agentic_iterations: 1,
+            body_bytes: 64,
+        });
+        self.world
+            .workload
+            .requests
+            .last_mut()
+            .expect("pushed above")
+    }
+
+    /// The policy, for tweaking.
+    pub fn policy(&mut self) -> &mut Policy {
+        &mut self.world.policy
+    }
+
+    /// The world under construction, for anything else.
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    /// The world.
+    pub fn build(&self) -> World {
+        let mut w = self.world.clone();
+        w.faults.faults.sort_by_key(|f| f.at);
+        w
+    }
+}

@@ -1,0 +1,351 @@
+//! The checker's reference model: its own route resolution, health state rebuilt from
+//! ground-truth causes, mapping uptime, and the fault-plan oracle for liveness.
+//!
+//! Deliberately naive and written independently of the core: it states what the
+//! specification says, not how the gateway does it.
+
+use crate::provider::Cause;
+use crate::world::{FaultKind, World};
+use gatesim_core::health::History;
+use gatesim_core::{Attempt, Duration, Instant, KeyId, Mode, ProviderId, RegionId, Scope, Source};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A candidate attempt as the reference sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pair {
+    pub provider: ProviderId,
+    pub region: RegionId,
+    pub scope: Scope,
+    pub upstream_scope: Scope,
+    pub selected: KeyId,
+    pub sent: KeyId,
+}
+
+pub struct Model<'w> {
+    world: &'w World,
+    blacklist: BTreeSet<KeyId>,
+    cooling: BTreeMap<(KeyId, Scope), Instant>,
+    unhealthy: BTreeMap<(KeyId, Scope), Instant>,
+    errors: BTreeMap<(KeyId, Scope), u32>,
+    suspended: BTreeMap<(KeyId, Scope), Instant>,
+    mapping: BTreeMap<(ProviderId, RegionId, Scope), History>,
+}
+
+struct Route {
+    provider: ProviderId,
+    region: RegionId,
+    scope: Scope,
+    upstream: String,
+}
+
+impl<'w> Model<'w> {
+    pub fn new(world: &'w World) -> Model<'w> {
+        Model {
+            world,
+            blacklist: BTreeSet::new(),
+            cooling: BTreeMap::new(),
+            unhealthy: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            suspended: BTreeMap::new(),
+            mapping: BTreeMap::new(),
+        }
+    }
+
+    fn routes(&self, name: &str) -> Vec<Route> {
+        let cat = &self.world.catalog;
+        let of_model = |m: &gatesim_core::Model| -> Vec<Route> {
+            m.served_by
+                .iter()
+                .map(|s| Route {
+                    provider: s.provider,
+                    region: s.region,
+                    scope: Scope::of(&m.name),
+                    upstream: s.upstream.clone(),
+                })
+                .collect()
+        };
+        let custom = |model: &str, only: Option<ProviderId>| -> Vec<Route> {
+            let mut out = Vec::new();
+            for (i, p) in cat.providers.iter().enumerate() {
+                let id = ProviderId(i as u32);
+                if p.accepts_any_model && only.is_none_or(|o| o == id) {
+                    for r in &p.regions {
+                        out.push(Route {
+                            provider: id,
+                            region: *r,
+                            scope: Scope::of(model),
+                            upstream: model.to_string(),
+                        });
+                    }
+                }
+            }
+            out
+        };
+        if let Some(m) = cat.models.iter().find(|m| m.name == name) {
+            if m.alias_of.is_empty() {
+                return of_model(m);
+            }
+            return m
+                .alias_of
+                .iter()
+                .flat_map(|a| of_model(cat.model(*a)))
+                .collect();
+        }
+        if let Some((p, model)) = name.split_once('/') {
+            if let Some(pi) = cat.providers.iter().position(|x| x.name == p) {
+                let pid = ProviderId(pi as u32);
+                if let Some(m) = cat
+                    .models
+                    .iter()
+                    .find(|m| m.name == model && m.alias_of.is_empty())
+                {
+                    return of_model(m)
+                        .into_iter()
+                        .filter(|r| r.provider == pid)
+                        .collect();
+                }
+                return custom(model, Some(pid));
+            }
+        }
+        custom(name, None)
+    }
+
+    /// The token actually sent for a credential in a region: an unlocked platform key is
+    /// replaced by the provider's platform key locked to that region, if any.
+    fn sent_for(&self, key: KeyId, region: RegionId) -> KeyId {
+        let cat = &self.world.catalog;
+        let c = cat.credential(key);
+        if c.source == Source::Platform && c.region.is_none() {
+            if let Some(i) = cat.credentials.iter().position(|o| {
+                o.provider == c.provider && o.source == Source::Platform && o.region == Some(region)
+            }) {
+                return KeyId(i as u32);
+            }
+        }
+        key
+    }
+
+    /// Every (route, credential) a request may use.
+    pub fn pairs(&self, model: &str, mode: Mode, byok: Option<KeyId>) -> Vec<Pair> {
+        let cat = &self.world.catalog;
+        let mut out = Vec::new();
+        for r in self.routes(model) {
+            for (i, c) in cat.credentials.iter().enumerate() {
+                let key = KeyId(i as u32);
+                let usable = match byok {
+                    Some(b) => key == b,
+                    None => c.source != Source::Byok && mode.admits(c.source),
+                };
+                if !usable || c.provider != r.provider || c.region.is_some_and(|l| l != r.region) {
+                    continue;
+                }
+                out.push(Pair {
+                    provider: r.provider,
+                    region: r.region,
+                    scope: r.scope,
+                    upstream_scope: Scope::of(&r.upstream),
+                    selected: key,
+                    sent: self.sent_for(key, r.region),
+                });
+            }
+        }
+        out
+    }
+
+    /// The token the first credential in pool order sends on this pair's route.
+    pub fn primary(&self, pair: &Pair, mode: Mode) -> Option<KeyId> {
+        let cat = &self.world.catalog;
+        cat.credentials
+            .iter()
+            .enumerate()
+            .find(|(_, c)| {
+                c.provider == pair.provider
+                    && c.source != Source::Byok
+                    && mode.admits(c.source)
+                    && c.region.is_none_or(|l| l == pair.region)
+            })
+            .map(|(i, _)| self.sent_for(KeyId(i as u32), pair.region))
+    }
+
+    pub fn blacklisted(&self, key: KeyId) -> bool {
+        self.blacklist.contains(&key)
+    }
+
+    /// End of the rate-limit cooldown or consecutive-error period of (key, scope).
+    pub fn cooling_until(&self, key: KeyId, scope: Scope) -> Instant {
+        let c = self.cooling.get(&(key, scope)).copied().unwrap_or_default();
+        let u = self
+            .unhealthy
+            .get(&(key, scope))
+            .copied()
+            .unwrap_or_default();
+        c.max(u)
+    }
+
+    pub fn suspended_until(&self, key: KeyId, upstream_scope: Scope) -> Instant {
+        self.suspended
+            .get(&(key, upstream_scope))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Whether the reference allows sending this pair at `t`.
+    pub fn eligible(&self, p: &Pair, t: Instant, count_tokens: bool) -> bool {
+        if self.blacklisted(p.sent) {
+            return false;
+        }
+        count_tokens
+            || (self.cooling_until(p.sent, p.scope) <= t
+                && self.suspended_until(p.sent, p.upstream_scope) <= t)
+    }
+
+    /// The soonest end of a block among a request's pairs after `t`, and whether a
+    /// rate-limit or error cooldown (not only a suspension) is among the blocks.
+    pub fn soonest_end(
+        &self,
+        model: &str,
+        mode: Mode,
+        byok: Option<KeyId>,
+        t: Instant,
+    ) -> Option<(Instant, bool)> {
+        let mut soonest: Option<Instant> = None;
+        let mut cooling = false;
+        for p in self.pairs(model, mode, byok) {
+            if self.blacklisted(p.sent) {
+                continue;
+            }
+            let susp = self.suspended_until(p.sent, p.upstream_scope);
+            let end = if susp > t {
+                susp
+            } else {
+                let c = self.cooling_until(p.sent, p.scope);
+                if c <= t {
+                    continue;
+                }
+                cooling = true;
+                c
+            };
+            soonest = Some(soonest.map_or(end, |s| s.min(end)));
+        }
+        soonest.map(|s| (s, cooling))
+    }
+
+    /// Updates health from a ground-truth cause.
+    pub fn observe(&mut self, a: &Attempt, cause: Cause, t: Instant, count_tokens: bool) {
+        let policy = &self.world.policy;
+        let key = (a.credential, a.scope);
+        match cause {
+            c if c.is_auth() => {
+                self.blacklist.insert(a.credential);
+            }
+            Cause::RateLimited { hint } => {
+                let d = hint
+                    .unwrap_or(policy.retry_after_default)
+                    .min(policy.retry_after_cap);
+                let end = self.cooling.entry(key).or_default();
+                *end = (*end).max(t + d);
+            }
+            Cause::ModelUnsupported => {
+                let end = self
+                    .suspended
+                    .entry((a.credential, Scope::of(&a.upstream)))
+                    .or_default();
+                *end = (*end).max(t + policy.suspension_for);
+            }
+            c if c.is_transient() => {
+                let n = self.errors.entry(key).or_default();
+                *n += 1;
+                if *n >= policy.errors_consecutive_max {
+                    *n = 0;
+                    let end = self.unhealthy.entry(key).or_default();
+                    *end = (*end).max(t + policy.unhealthy_for);
+                }
+            }
+            Cause::Ok if !count_tokens => {
+                self.errors.remove(&key);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn record_uptime(&mut self, a: &Attempt, ok: bool, t: Instant) {
+        let p = &self.world.policy;
+        self.mapping
+            .entry((a.provider, a.region, a.scope))
+            .or_default()
+            .push(t, ok, p.history_window, p.history_entries_max);
+    }
+
+    pub fn mapping_uptime_bp(&self, pair: &Pair, t: Instant) -> u32 {
+        self.mapping
+            .get(&(pair.provider, pair.region, pair.scope))
+            .map_or(10_000, |h| h.uptime_bp(t, self.world.policy.history_window))
+    }
+
+    /// Whether no fault of the plan can make this pair fail during `[from, to]`.
+    pub fn fault_free(
+        &self,
+        p: &Pair,
+        stream: bool,
+        from: Instant,
+        to: Instant,
+        timeout: Duration,
+    ) -> bool {
+        let spec = self
+            .world
+            .providers
+            .get(p.provider.index())
+            .cloned()
+            .unwrap_or_default();
+        if spec.latency_p99.as_ms() * 2 >= timeout.as_ms() {
+            return false;
+        }
+        let region_hit = |r: &Option<RegionId>| r.is_none_or(|r| r == p.region);
+        let model_hit = |m: &str| Scope::of(m) == p.scope || Scope::of(m) == p.upstream_scope;
+        !self
+            .world
+            .faults
+            .faults
+            .iter()
+            .filter(|f| f.overlaps(from, to))
+            .any(|f| match &f.kind {
+                FaultKind::KeyInvalid { credential, .. }
+                | FaultKind::KeyRevoked { credential, .. } => *credential == p.sent,
+                FaultKind::RateLimit {
+                    credential, model, ..
+                } => *credential == p.sent && model.as_deref().is_none_or(model_hit),
+                FaultKind::ModelUnsupported {
+                    credential,
+                    upstream,
+                    ..
+                } => *credential == p.sent && Scope::of(upstream) == p.upstream_scope,
+                FaultKind::ModelWithdrawn { provider, upstream } => {
+                    *provider == p.provider && Scope::of(upstream) == p.upstream_scope
+                }
+                FaultKind::ServerErrors {
+                    provider,
+                    region,
+                    rate_bp,
+                    ..
+                } => *provider == p.provider && region_hit(region) && *rate_bp > 0,
+                FaultKind::RegionOutage {
+                    provider, region, ..
+                } => *provider == p.provider && *region == p.region,
+                FaultKind::LatencySpike {
+                    provider, region, ..
+                } => *provider == p.provider && region_hit(region),
+                FaultKind::StreamBreak {
+                    provider,
+                    region,
+                    credential,
+                    ..
+                } => {
+                    stream
+                        && *provider == p.provider
+                        && region_hit(region)
+                        && credential.is_none_or(|c| c == p.sent)
+                }
+                FaultKind::RequestInvalid { .. } => false,
+            })
+    }
+}

@@ -1,0 +1,169 @@
+//! One verdict per (world, seed): run, check every invariant (determinism included by
+//! running twice), evaluate the scenario's expectations, summarise.
+
+use crate::check::{self, Violation};
+use crate::engine::{self, EngineError, Run, RunOptions};
+use crate::metrics::Summary;
+use crate::swarm;
+use crate::world::{CredentialState, Expectation, World};
+use gatesim_core::RequestId;
+
+/// What one run of one world with one seed showed.
+#[derive(Debug)]
+pub struct Verdict {
+    /// The world as run (swarm faults resolved for this seed).
+    pub world: World,
+    /// The seed.
+    pub seed: u64,
+    /// The run.
+    pub run: Run,
+    /// Headline figures.
+    pub summary: Summary,
+    /// Broken invariants.
+    pub violations: Vec<Violation>,
+    /// Failed scenario expectations, one sentence each.
+    pub failed_expectations: Vec<String>,
+    /// Hash of the trace text.
+    pub trace_hash: u64,
+}
+
+impl Verdict {
+    /// Whether every invariant held and every expectation was met.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && self.failed_expectations.is_empty()
+    }
+    /// The invariants that failed, deduplicated, in report order.
+    pub fn failed_invariants(&self) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = self.violations.iter().map(|v| v.invariant).collect();
+        ids.dedup();
+        ids
+    }
+}
+
+/// How to judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Judge {
+    /// Run a second time and compare traces (the `deterministic` invariant).
+    pub determinism: bool,
+}
+
+impl Default for Judge {
+    fn default() -> Self {
+        Judge { determinism: true }
+    }
+}
+
+/// Runs and judges a world with a seed.
+pub fn judge(world: &World, seed: u64, how: Judge) -> Result<Verdict, EngineError> {
+    let world = swarm::resolve(world, seed);
+    let run = engine::run(&world, RunOptions { seed, record: true })?;
+    let mut violations = check::check(&world, &run);
+    if how.determinism {
+        let again = engine::run(&world, RunOptions { seed, record: true })?;
+        violations.extend(check::check_determinism(&run, &again));
+    }
+    let summary = Summary::of(&world, &run);
+    let failed_expectations = expectations(&world, &run, &summary);
+    let trace_hash = run.trace.hash(&run.names);
+    Ok(Verdict {
+        world,
+        seed,
+        run,
+        summary,
+        violations,
+        failed_expectations,
+        trace_hash,
+    })
+}
+
+/// The scenario's own expectations that the run did not meet.
+pub fn expectations(world: &World, run: &Run, summary: &Summary) -> Vec<String> {
+    let mut failed = Vec::new();
+    let cat = &world.catalog;
+    for (i, e) in world.expect.iter().enumerate() {
+        match e {
+            Expectation::Request {
+                index,
+                outcome,
+                status,
+                served_by,
+                attempts,
+            } => {
+                let Some((_, _, r)) = run
+                    .responses
+                    .iter()
+                    .find(|(id, _, _)| *id == RequestId(*index))
+                else {
+                    failed.push(format!("expect[{i}]: request {index} was never answered"));
+                    continue;
+                };
+                if let Some(o) = outcome {
+                    if r.outcome != *o {
+                        failed.push(format!(
+                            "expect[{i}]: request {index} ended {}, expected {}",
+                            r.outcome.name(),
+                            o.name()
+                        ));
+                    }
+                }
+                if let Some(s) = status {
+                    if r.status != *s {
+                        failed.push(format!(
+                            "expect[{i}]: request {index} got status {}, expected {s}",
+                            r.status
+                        ));
+                    }
+                }
+                if let Some(k) = served_by {
+                    if r.hint_key != Some(*k) || r.outcome != gatesim_core::Outcome::Success {
+                        let by = r
+                            .hint_key
+                            .map_or("nobody".to_string(), |h| cat.credential(h).name.clone());
+                        failed.push(format!("expect[{i}]: request {index} answered by {by} ({}), expected success by {}", r.outcome.name(), cat.credential(*k).name));
+                    }
+                }
+                if let Some(n) = attempts {
+                    if r.attempts != *n {
+                        failed.push(format!(
+                            "expect[{i}]: request {index} made {} attempts, expected {n}",
+                            r.attempts
+                        ));
+                    }
+                }
+            }
+            Expectation::CredentialState { credential, state } => {
+                let blacklisted = run
+                    .final_state
+                    .blacklisted
+                    .get(credential.index())
+                    .copied()
+                    .unwrap_or(false);
+                let want = *state == CredentialState::Blacklisted;
+                if blacklisted != want {
+                    failed.push(format!(
+                        "expect[{i}]: credential {} is {} at the end, expected {}",
+                        cat.credential(*credential).name,
+                        if blacklisted { "blacklisted" } else { "usable" },
+                        if want { "blacklisted" } else { "usable" }
+                    ));
+                }
+            }
+            Expectation::Metric { name, min, max } => match summary.get(name) {
+                None => failed.push(format!(
+                    "expect[{i}]: unknown metric {name:?} (known: {})",
+                    Summary::NAMES.join(", ")
+                )),
+                Some(v) => {
+                    if min.is_some_and(|m| v < m) || max.is_some_and(|m| v > m) {
+                        failed.push(format!(
+                            "expect[{i}]: metric {name} = {v}, expected within [{}, {}]",
+                            min.map_or("-".into(), |m| m.to_string()),
+                            max.map_or("-".into(), |m| m.to_string())
+                        ));
+                    }
+                }
+            },
+        }
+    }
+    failed
+}
