@@ -105,13 +105,14 @@ struct RequestState {
 /// The state of one walk over the candidates (one per agentic iteration and wait round).
 #[derive(Debug, Default)]
 struct Walk {
-    tried: Vec<KeyId>,
+    /// (route index, credential) pairs already attempted: the same credential may still be
+    /// tried on another route (another region, or a sibling upstream of an alias).
+    tried: Vec<(usize, KeyId)>,
     used: Vec<(ProviderId, RegionId)>,
     charged: u32,
     rounds: u32,
     current_route: Option<usize>,
     pinned_region: Option<(ProviderId, RegionId)>,
-    started: bool,
 }
 
 enum Next {
@@ -274,32 +275,37 @@ impl Gateway {
         self.check_invariants();
     }
 
-    /// Handles every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Handles the earliest timer due at `now`, if any, and returns whether one was due.
+    ///
+    /// One timer per call, so that the outputs drained after each call belong to one
+    /// decision and a trace stays in causal order: call again while
+    /// [`poll_timeout`](Gateway::poll_timeout) is at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
         self.advance_clock(now);
-        while let Some(&(at, reason)) = self.timers.first() {
-            if at > now {
-                break;
-            }
-            self.timers.remove(&(at, reason));
-            match reason {
-                TimerReason::AttemptDeadline(id) => {
-                    if let Some(flight) = self.in_flight.remove(&id) {
-                        let timeout = Response::Transport(crate::response::TransportError::Timeout);
-                        self.on_answer(now, flight.attempt, &timeout);
-                    }
+        let Some(&(at, reason)) = self.timers.first() else {
+            return false;
+        };
+        if at > now {
+            return false;
+        }
+        self.timers.remove(&(at, reason));
+        match reason {
+            TimerReason::AttemptDeadline(id) => {
+                if let Some(flight) = self.in_flight.remove(&id) {
+                    let timeout = Response::Transport(crate::response::TransportError::Timeout);
+                    self.on_answer(now, flight.attempt, &timeout);
                 }
-                TimerReason::CooldownWait(request) => {
-                    if let Some(state) = self.requests.get_mut(&request) {
-                        state.walk.tried.clear();
-                        state.walk.current_route = None;
-                        state.walk.started = false;
-                        self.step(now, request);
-                    }
+            }
+            TimerReason::CooldownWait(request) => {
+                if let Some(state) = self.requests.get_mut(&request) {
+                    state.walk.tried.clear();
+                    state.walk.current_route = None;
+                    self.step(now, request);
                 }
             }
         }
         self.check_invariants();
+        true
     }
 
     /// Cancels a request (client gone): its in-flight attempt's answer will be stale.
@@ -442,12 +448,20 @@ impl Gateway {
     }
 
     /// Health scopes read for a route.
-    fn read_scopes(&self, route: &Route, request: RequestId) -> ([Scope; 2], usize) {
+    /// Health scopes read for a route in a region: the model scope (rate-limit cooldowns)
+    /// and the model-in-region scope (consecutive errors).
+    fn read_scopes(
+        &self,
+        route: &Route,
+        region: RegionId,
+        request: RequestId,
+    ) -> ([Scope; 3], usize) {
         let scope = self.scope_for(route, request);
+        let regional = scope.in_region(region);
         if self.policy.has(Regression::UnscopedTransientHealth) {
-            ([scope, Scope::UNSCOPED], 2)
+            ([scope, regional, Scope::UNSCOPED], 3)
         } else {
-            ([scope, scope], 1)
+            ([scope, regional, regional], 2)
         }
     }
 
@@ -505,7 +519,7 @@ impl Gateway {
             } else {
                 0
             };
-            let (scopes, n) = self.read_scopes(route, id);
+
             let suspension = self.suspension_scope(route);
             for i in 0..pool.len() {
                 let key = pool[(i + rotate) % pool.len()];
@@ -520,6 +534,7 @@ impl Gateway {
                     continue;
                 }
                 let sent = self.swap(key, region, state.mode);
+                let (scopes, n) = self.read_scopes(route, region, id);
                 let health_key = if self.policy.has(Regression::AttributeToSelectedKey) {
                     key
                 } else {
@@ -528,8 +543,10 @@ impl Gateway {
                 if health_key != key && out.iter().any(|p: &Pair| p.route == ri && p.sent == sent) {
                     continue;
                 }
-                let tried = state.walk.tried.contains(&health_key);
-                let block = if state.request.kind == RequestKind::CountTokens {
+                let tried = state.walk.tried.contains(&(ri, health_key));
+                let block = if c.source == Source::Byok {
+                    None
+                } else if state.request.kind == RequestKind::CountTokens {
                     self.health
                         .is_blacklisted(health_key, &scopes[..n])
                         .then_some(Block::Blacklisted)
@@ -728,9 +745,11 @@ impl Gateway {
                 return Next::Wait(until);
             }
         }
-        if !untried_blocked || budget_spent {
-            if let Some((class, status, retry_after)) = state.last_answer {
-                let _ = class;
+        // When every candidate is blocked, by earlier requests or by this one's own attempts,
+        // the answer is the typed exhaustion below, not the last upstream error.
+        let all_blocked = pairs.iter().all(|p| p.block.is_some());
+        if budget_spent || (!untried_blocked && !all_blocked) {
+            if let Some((_, status, retry_after)) = state.last_answer {
                 return Next::Finish(Outcome::UpstreamFailed, status, retry_after);
             }
         }
@@ -777,9 +796,8 @@ impl Gateway {
                 });
             }
         }
-        state.walk.tried.push(pair.health_key);
+        state.walk.tried.push((pair.route, pair.health_key));
         state.walk.current_route = Some(pair.route);
-        state.walk.started = true;
         if state.walk.pinned_region.is_none() {
             state.walk.pinned_region = Some(place);
         }
@@ -851,7 +869,12 @@ impl Gateway {
         let route = state
             .routes
             .iter()
-            .find(|r| r.provider == attempt.provider && r.upstream == attempt.upstream)
+            // The scope too: alias members may share a provider's upstream model.
+            .find(|r| {
+                r.provider == attempt.provider
+                    && r.upstream == attempt.upstream
+                    && r.scope == attempt.scope
+            })
             .cloned()
             .unwrap_or(Route {
                 provider: attempt.provider,
@@ -868,8 +891,12 @@ impl Gateway {
         let count_tokens = attempt.kind == RequestKind::CountTokens;
         self.record_health(now, &attempt, &route, health_key, class, count_tokens);
         let (status, retry_after) = match response {
-            Response::Http(HttpAnswer { status, .. }) => (*status, client_retry_after(class)),
-            Response::Transport(_) => (502, None),
+            // A stream that broke before its first byte is a 200 that delivered nothing:
+            // like a transport failure, it is a gateway error to the client.
+            Response::Http(HttpAnswer { status, .. }) if class != Class::Network => {
+                (*status, client_retry_after(class))
+            }
+            Response::Http(_) | Response::Transport(_) => (502, None),
         };
         let state = self
             .requests
@@ -932,9 +959,13 @@ impl Gateway {
                 } else {
                     // BYOK: the upstream status and Retry-After go back unchanged.
                     let retry_after = match response {
-                        Response::Http(a) => {
-                            a.retry_after.as_deref().and_then(|v| v.trim().parse().ok())
-                        }
+                        Response::Http(a) => crate::classify::parse_retry_after(
+                            a,
+                            self.catalog.epoch_unix_s,
+                            now,
+                            Duration(u64::MAX),
+                        )
+                        .map(Duration::as_secs_ceil),
                         Response::Transport(_) => None,
                     };
                     self.finish(now, id, Outcome::UpstreamFailed, status, retry_after);
@@ -953,6 +984,11 @@ impl Gateway {
         class: Class,
         count_tokens: bool,
     ) {
+        if self.catalog.credential(key).source == Source::Byok {
+            // A user's own key is not the pool's: it is never marked (aibridge's BYOK
+            // resolver marks are no-ops), so its next request still makes its one attempt.
+            return;
+        }
         let cap = self.cap();
         let unscoped_writes = self.policy.has(Regression::UnscopedHealthWrites);
         let model_scope = if unscoped_writes {
@@ -965,6 +1001,13 @@ impl Gateway {
         } else {
             model_scope
         };
+        // Consecutive errors are about the path in one region (see `Scope::in_region`).
+        let errors_scope =
+            if self.policy.has(Regression::UnscopedTransientHealth) || unscoped_writes {
+                Scope::UNSCOPED
+            } else {
+                model_scope.in_region(attempt.region)
+            };
         let suspension_scope = if unscoped_writes {
             Scope::UNSCOPED
         } else {
@@ -976,7 +1019,7 @@ impl Gateway {
             Class::RequestInvalid => return,
             Class::Success if count_tokens => {
                 if policy.has(Regression::CountSuccessResumes) {
-                    for scope in [model_scope, suspension_scope] {
+                    for scope in [model_scope, errors_scope, suspension_scope] {
                         let (e, w) = self.health.write(now, key, scope, cap);
                         e.cooling_until = Instant::ZERO;
                         e.unhealthy_until = Instant::ZERO;
@@ -1072,14 +1115,16 @@ impl Gateway {
                 });
             }
             Class::Transient | Class::Network | Class::Timeout | Class::StreamInterrupted => {
-                let (e, w) = self.health.write(now, key, transient_scope, cap);
-                e.errors_consecutive += 1;
+                let (e, w) = self.health.write(now, key, model_scope, cap);
                 e.history.push(
                     now,
                     false,
                     policy.history_window,
                     policy.history_entries_max,
                 );
+                events.extend(evicted(w));
+                let (e, w) = self.health.write(now, key, errors_scope, cap);
+                e.errors_consecutive += 1;
                 let mut unhealthy = None;
                 if e.errors_consecutive >= policy.errors_consecutive_max {
                     e.errors_consecutive = 0;
@@ -1090,7 +1135,7 @@ impl Gateway {
                 if let Some(until) = unhealthy {
                     events.push(Event::MarkedUnhealthy {
                         credential: key,
-                        scope: transient_scope,
+                        scope: errors_scope,
                         until,
                         attempt: attempt.id,
                     });
@@ -1102,6 +1147,17 @@ impl Gateway {
                 e.history
                     .push(now, true, policy.history_window, policy.history_entries_max);
                 events.extend(evicted(w));
+                // A success resets the consecutive-error count of its region (no entry is
+                // created when there is nothing to reset).
+                if self
+                    .health
+                    .entry(key, errors_scope)
+                    .is_some_and(|e| e.errors_consecutive > 0)
+                {
+                    let (e, w) = self.health.write(now, key, errors_scope, cap);
+                    e.errors_consecutive = 0;
+                    events.extend(evicted(w));
+                }
                 if route.alias_scope.is_some() && policy.has(Regression::SuspendAliasNotUpstream) {
                     // The production bug: a sibling upstream's success lifts the alias-wide suspension.
                     let (e, w) = self.health.write(now, key, suspension_scope, cap);

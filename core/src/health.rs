@@ -239,6 +239,9 @@ impl Health {
     }
 
     /// Debug-build consistency checks.
+    ///
+    /// Pinned (blacklisted) entries are never evicted, so a map full of them may exceed the
+    /// cap; that only happens with knobs that record blacklists per scope.
     pub fn check_invariants(&self, cap: Option<usize>) {
         if let Some(cap) = cap {
             debug_assert!(

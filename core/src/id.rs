@@ -84,6 +84,17 @@ impl Scope {
     pub fn of(name: &str) -> Scope {
         Scope(fnv1a(name.as_bytes()).max(1))
     }
+
+    /// This scope narrowed to one region: consecutive-error health is about a
+    /// (credential, model) *in a region*, so an outage in one region never fences the
+    /// same key in another (llmgateway #1977: "scope retry health by model and region").
+    pub fn in_region(self, region: crate::id::RegionId) -> Scope {
+        let mut bytes = [0u8; 13];
+        bytes[..8].copy_from_slice(&self.0.to_le_bytes());
+        bytes[8..12].copy_from_slice(&region.0.to_le_bytes());
+        bytes[12] = b'@';
+        Scope(fnv1a(&bytes).max(1))
+    }
 }
 
 impl fmt::Display for Scope {

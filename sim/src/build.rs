@@ -165,3 +165,148 @@ impl WorldBuilder {
         w
     }
 }
+
+/// The standard swarm world: three providers (one accepting any model), three regions,
+/// org, platform, region-locked and BYOK credentials, an alias pool, projects in every
+/// mode, and a generator mixing models, aliases, custom names, streams, agentic loops,
+/// token counts, passthrough and BYOK requests; every fault kind may be drawn.
+///
+/// `rate_per_s` and `duration_s` set the traffic (the swarm sweep uses 10 req/s × 1000 s).
+pub fn standard_swarm(rate_per_s: u64, duration_s: u64) -> World {
+    use crate::world::{Arrivals, Generator, SwarmFault};
+    let mut b = WorldBuilder::new("standard-swarm");
+    let us = b.region("us-east");
+    let eu = b.region("eu-west");
+    let sg = b.region("singapore");
+    let openai = b.provider("openai", Style::OpenAi, &[us, eu]);
+    let google = b.provider("google-ai-studio", Style::Google, &[us, sg]);
+    let router = b.provider("open-router", Style::Generic, &[us]);
+    b.accepts_any_model(router);
+    let gpt = b.model(
+        "gpt-4o",
+        &[
+            (openai, us, "gpt-4o-2024-08-06"),
+            (openai, eu, "gpt-4o-2024-08-06"),
+            (router, us, "openai/gpt-4o"),
+        ],
+    );
+    let gem = b.model(
+        "gemini-2.5-flash",
+        &[
+            (google, us, "gemini-2.5-flash"),
+            (google, sg, "gemini-2.5-flash"),
+            (router, us, "google/gemini-2.5-flash"),
+        ],
+    );
+    b.model(
+        "gpt-4o-mini",
+        &[(openai, us, "gpt-4o-mini"), (openai, eu, "gpt-4o-mini")],
+    );
+    b.alias("fast-pool", &[gpt, gem]);
+    b.key(
+        "oa-0",
+        openai,
+        Source::Org,
+        None,
+        Some("https://oai.proxy.example/v1"),
+    );
+    b.key("oa-1", openai, Source::Org, None, None);
+    b.key("oa-eu", openai, Source::Org, Some(eu), None);
+    b.key("oa-env", openai, Source::Platform, None, None);
+    b.key("g-0", google, Source::Org, None, None);
+    b.key("g-env", google, Source::Platform, None, None);
+    b.key(
+        "g-env-sg",
+        google,
+        Source::Platform,
+        Some(sg),
+        Some("https://sg.googleapis.example"),
+    );
+    b.key("or-env", router, Source::Platform, None, None);
+    let user = b.key("user-key", openai, Source::Byok, None, None);
+    let api = b.project("acme-api-keys", Mode::ApiKeys);
+    let credits = b.project("acme-credits", Mode::Credits);
+    let hybrid = b.project("acme-hybrid", Mode::Hybrid);
+    let template = |model: &str| RequestSpec {
+        at: Instant(0),
+        project: api,
+        model: model.to_string(),
+        stream: false,
+        byok: None,
+        kind: RequestKind::Chat,
+        agentic_iterations: 1,
+        body_bytes: 512,
+    };
+    let mix = vec![
+        (30, template("gpt-4o")),
+        (20, template("gemini-2.5-flash")),
+        (10, template("gpt-4o-mini")),
+        (10, template("fast-pool")),
+        (5, template("openai/gpt-4o")),
+        (
+            8,
+            RequestSpec {
+                stream: true,
+                ..template("gpt-4o")
+            },
+        ),
+        (
+            4,
+            RequestSpec {
+                agentic_iterations: 3,
+                ..template("gemini-2.5-flash")
+            },
+        ),
+        (
+            4,
+            RequestSpec {
+                kind: RequestKind::CountTokens,
+                ..template("gpt-4o")
+            },
+        ),
+        (
+            4,
+            RequestSpec {
+                kind: RequestKind::Passthrough,
+                body_bytes: 4096,
+                ..template("gpt-4o-mini")
+            },
+        ),
+        (
+            3,
+            RequestSpec {
+                byok: Some(user),
+                ..template("gpt-4o")
+            },
+        ),
+    ];
+    let until = Instant(duration_s * 1000);
+    let per_project = rate_per_s * 1000 / 3;
+    let w = b.world_mut();
+    w.duration = Duration::from_secs(duration_s);
+    for (project, custom_bp) in [(api, 0), (credits, 200), (hybrid, 0)] {
+        w.workload.generators.push(Generator {
+            from: Instant(0),
+            until,
+            rate_milli_per_s: per_project.max(1),
+            arrivals: if project == hybrid {
+                Arrivals::Bursts { size: 4 }
+            } else {
+                Arrivals::Poisson
+            },
+            project,
+            mix: mix.clone(),
+            custom_model_bp: custom_bp,
+        });
+    }
+    w.swarm = crate::swarm::KINDS
+        .iter()
+        .map(|k| SwarmFault {
+            kind: (*k).to_string(),
+            weight: 50,
+            count_max: 3,
+        })
+        .collect();
+    w.policy.scopes_max = 256;
+    b.build()
+}

@@ -125,7 +125,8 @@ struct RequestInfo {
     attempts: Vec<AttemptId>,
     /// The next dispatch starts a fresh walk (new request, iteration or wait round).
     walk_start: bool,
-    walk_tried: Vec<gatesim_core::KeyId>,
+    /// (provider, region, scope, credential) attempted in the current walk.
+    walk_tried: Vec<(ProviderId, RegionId, Scope, gatesim_core::KeyId)>,
     iteration: u32,
     places: BTreeMap<u32, BTreeSet<(ProviderId, RegionId)>>,
     waited: bool,
@@ -232,6 +233,9 @@ impl<'w> Checker<'w> {
 
     /// A pair that, per the fault plan, cannot fail for this request, is eligible now,
     /// and lies within the attempt budget whatever order the gateway tries things in.
+    ///
+    /// Faults count from one attempt timeout before arrival: an attempt dispatched during
+    /// a fault can still bring its consequence (a timeout, a 429) after the fault ended.
     fn surely_good(&self, a: &Arrival) -> Option<String> {
         if a.byok.is_some() {
             return None;
@@ -267,7 +271,9 @@ impl<'w> Checker<'w> {
             .iter()
             .find(|p| {
                 self.model.eligible(p, t0, count_tokens)
-                    && self.model.fault_free(p, a.stream, t0, horizon, timeout)
+                    && self
+                        .model
+                        .fault_free(p, a.stream, t0 - timeout, horizon, timeout)
             })
             .map(|p| {
                 format!(
@@ -313,7 +319,7 @@ impl<'w> Checker<'w> {
             );
         }
         if !count_tokens {
-            let cool = self.model.cooling_until(a.credential, a.scope);
+            let cool = self.model.cooling_until(a.credential, a.scope, a.region);
             if cool > t {
                 self.fail(
                     "cooldown-respected",
@@ -444,7 +450,8 @@ impl<'w> Checker<'w> {
             info.iteration = a.iteration;
         }
         info.walk_start = false;
-        info.walk_tried.push(a.credential);
+        info.walk_tried
+            .push((a.provider, a.region, a.scope, a.credential));
         info.attempts.push(a.id);
         let places = info.places.entry(a.iteration).or_default();
         places.insert((a.provider, a.region));
@@ -503,7 +510,10 @@ impl<'w> Checker<'w> {
             .model
             .pairs(&arrival.model, mode, None)
             .into_iter()
-            .filter(|p| !tried.contains(&p.sent) && self.model.eligible(p, t, count_tokens))
+            .filter(|p| {
+                !tried.contains(&(p.provider, p.region, p.scope, p.sent))
+                    && self.model.eligible(p, t, count_tokens)
+            })
             .collect();
         let bar = self.world.policy.uptime_bar_bp;
         let above = |p: &Pair| self.model.mapping_uptime_bp(p, t) >= bar;
@@ -599,6 +609,7 @@ impl<'w> Checker<'w> {
                 request,
                 credential,
                 scope,
+                region,
                 block,
                 ..
             } => {
@@ -611,7 +622,7 @@ impl<'w> Checker<'w> {
                             block.name()
                         );
                         self.fail("recovers-after-cooldown", Some(*request), None, detail);
-                    } else if self.model.cooling_until(*credential, *scope) <= t
+                    } else if self.model.cooling_until(*credential, *scope, *region) <= t
                         && !self.model.blacklisted(*credential)
                     {
                         let detail = format!(

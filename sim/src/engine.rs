@@ -248,8 +248,12 @@ impl<'w> Engine<'w> {
                         });
                     }
                     self.now = timer;
-                    self.expire_attempts();
-                    self.gateway.handle_timeout(self.now);
+                    if let Some((_, gatesim_core::TimerReason::AttemptDeadline(attempt))) =
+                        self.gateway.poll_timeout()
+                    {
+                        self.expire(attempt);
+                    }
+                    let _ = self.gateway.handle_timeout(self.now);
                 }
                 (None, None) => break,
                 (Some(_), None) => unreachable!("covered by the first arm"),
@@ -338,26 +342,21 @@ impl<'w> Engine<'w> {
         }
     }
 
-    /// Attempts whose deadline passed without an answer: record the ground truth of the
-    /// timeout before the gateway reports it.
-    fn expire_attempts(&mut self) {
-        while let Some(&(deadline, attempt)) = self.deadlines.first() {
-            if deadline > self.now {
-                break;
-            }
+    /// An attempt whose deadline passed without an answer: record the ground truth of the
+    /// timeout just before the gateway handles it.
+    fn expire(&mut self, attempt: AttemptId) {
+        if let Some((deadline, planned)) = self.pending.remove(&attempt) {
             self.deadlines.remove(&(deadline, attempt));
-            if let Some((_, planned)) = self.pending.remove(&attempt) {
-                let cause = if planned == Cause::OutageTimeout {
-                    Cause::OutageTimeout
-                } else {
-                    Cause::TooSlow
-                };
-                self.record(Record::Answered {
-                    attempt,
-                    status: 0,
-                    cause,
-                });
-            }
+            let cause = if planned == Cause::OutageTimeout {
+                Cause::OutageTimeout
+            } else {
+                Cause::TooSlow
+            };
+            self.record(Record::Answered {
+                attempt,
+                status: 0,
+                cause,
+            });
         }
     }
 

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod metrics;
 pub mod provider;
 pub mod runner;
+pub mod scenario;
 pub mod seed;
 pub mod swarm;
 pub mod trace;

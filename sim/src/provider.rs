@@ -396,16 +396,15 @@ impl FakeProvider {
                 bucket.milli_tokens -= 1000;
                 continue;
             }
-            let hint = retry_after.or_else(|| {
-                if capacity == 0 {
-                    f.until
-                        .map(|u| u.saturating_since(at))
-                        .filter(|d| d.as_ms() > 0)
-                } else {
-                    Some(Duration::from_ms(
-                        (1000 - bucket.milli_tokens) * 60_000 / capacity + 1,
-                    ))
-                }
+            // Without a fixed hint: the time until the bucket holds a token again, or, for a
+            // zero-capacity bucket, until the fault ends.
+            let refill = ((1000 - bucket.milli_tokens) * 60_000).checked_div(capacity);
+            let hint = retry_after.or_else(|| match refill {
+                Some(ms) => Some(Duration::from_ms(ms + 1)),
+                None => f
+                    .until
+                    .map(|u| u.saturating_since(at))
+                    .filter(|d| d.as_ms() > 0),
             });
             limited.get_or_insert((hint, *style));
         }

@@ -163,9 +163,9 @@ impl Names {
     /// Remembers a model name so its scope renders readably.
     pub fn learn(&mut self, model: &str) {
         let scope = Scope::of(model);
-        if !self.scopes.contains_key(&scope) {
-            self.scopes.insert(scope, model.to_string());
-        }
+        self.scopes
+            .entry(scope)
+            .or_insert_with(|| model.to_string());
         if let Some((_, m)) = model.split_once('/') {
             self.learn(m);
         }

@@ -1,1 +1,3 @@
+//! The `gatesim` command (arrives with the CLI).
+
 fn main() {}

@@ -25,8 +25,9 @@ pub struct Model<'w> {
     world: &'w World,
     blacklist: BTreeSet<KeyId>,
     cooling: BTreeMap<(KeyId, Scope), Instant>,
-    unhealthy: BTreeMap<(KeyId, Scope), Instant>,
-    errors: BTreeMap<(KeyId, Scope), u32>,
+    /// Consecutive errors are per (credential, model, region).
+    unhealthy: BTreeMap<(KeyId, Scope, RegionId), Instant>,
+    errors: BTreeMap<(KeyId, Scope, RegionId), u32>,
     suspended: BTreeMap<(KeyId, Scope), Instant>,
     mapping: BTreeMap<(ProviderId, RegionId, Scope), History>,
 }
@@ -171,12 +172,13 @@ impl<'w> Model<'w> {
         self.blacklist.contains(&key)
     }
 
-    /// End of the rate-limit cooldown or consecutive-error period of (key, scope).
-    pub fn cooling_until(&self, key: KeyId, scope: Scope) -> Instant {
+    /// End of the rate-limit cooldown of (key, model) or the consecutive-error period of
+    /// (key, model, region), whichever is later.
+    pub fn cooling_until(&self, key: KeyId, scope: Scope, region: RegionId) -> Instant {
         let c = self.cooling.get(&(key, scope)).copied().unwrap_or_default();
         let u = self
             .unhealthy
-            .get(&(key, scope))
+            .get(&(key, scope, region))
             .copied()
             .unwrap_or_default();
         c.max(u)
@@ -195,7 +197,7 @@ impl<'w> Model<'w> {
             return false;
         }
         count_tokens
-            || (self.cooling_until(p.sent, p.scope) <= t
+            || (self.cooling_until(p.sent, p.scope, p.region) <= t
                 && self.suspended_until(p.sent, p.upstream_scope) <= t)
     }
 
@@ -218,7 +220,7 @@ impl<'w> Model<'w> {
             let end = if susp > t {
                 susp
             } else {
-                let c = self.cooling_until(p.sent, p.scope);
+                let c = self.cooling_until(p.sent, p.scope, p.region);
                 if c <= t {
                     continue;
                 }
@@ -232,8 +234,13 @@ impl<'w> Model<'w> {
 
     /// Updates health from a ground-truth cause.
     pub fn observe(&mut self, a: &Attempt, cause: Cause, t: Instant, count_tokens: bool) {
+        if self.world.catalog.credential(a.credential).source == Source::Byok {
+            // A user's own key is outside pool health: never marked.
+            return;
+        }
         let policy = &self.world.policy;
         let key = (a.credential, a.scope);
+        let regional = (a.credential, a.scope, a.region);
         match cause {
             c if c.is_auth() => {
                 self.blacklist.insert(a.credential);
@@ -253,16 +260,16 @@ impl<'w> Model<'w> {
                 *end = (*end).max(t + policy.suspension_for);
             }
             c if c.is_transient() => {
-                let n = self.errors.entry(key).or_default();
+                let n = self.errors.entry(regional).or_default();
                 *n += 1;
                 if *n >= policy.errors_consecutive_max {
                     *n = 0;
-                    let end = self.unhealthy.entry(key).or_default();
+                    let end = self.unhealthy.entry(regional).or_default();
                     *end = (*end).max(t + policy.unhealthy_for);
                 }
             }
             Cause::Ok if !count_tokens => {
-                self.errors.remove(&key);
+                self.errors.remove(&regional);
             }
             _ => {}
         }
