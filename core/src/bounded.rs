@@ -1,6 +1,7 @@
 //! A map with a size cap that evicts the least recently written evictable entry.
 
-use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, VecDeque};
 
 /// A `BTreeMap` with an optional cap on entries and least-recently-written eviction.
 ///
@@ -9,22 +10,26 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug)]
 pub struct BoundedMap<K: Ord + Copy, V> {
     entries: BTreeMap<K, (V, u64)>,
-    by_age: BTreeMap<u64, K>,
+    /// Every write, oldest first, as (stamp, key). A record is current while its key's
+    /// entry still carries its stamp; rewrites and removals leave stale records behind,
+    /// which eviction skips and [`compact`](Self::compact) drops. An append instead of
+    /// two tree operations per write (an age index keyed by stamp) keeps writes cheap.
+    log: VecDeque<(u64, K)>,
     seq: u64,
 }
+
+/// Stale log records tolerated beyond twice the live entries before compacting.
+const LOG_SLACK: usize = 64;
 
 impl<K: Ord + Copy, V> Default for BoundedMap<K, V> {
     fn default() -> Self {
         BoundedMap {
             entries: BTreeMap::new(),
-            by_age: BTreeMap::new(),
+            log: VecDeque::new(),
             seq: 0,
         }
     }
 }
-
-/// Entries scanned at most, oldest first, looking for one that may be evicted.
-const EVICTION_SCAN_MAX: usize = 64;
 
 impl<K: Ord + Copy, V> BoundedMap<K, V> {
     /// Number of entries.
@@ -57,60 +62,82 @@ impl<K: Ord + Copy, V> BoundedMap<K, V> {
         evictable: impl Fn(&V) -> bool,
         pinned: impl Fn(&V) -> bool,
     ) -> (&mut V, Option<K>) {
+        let (entry, evicted, _) = self.write_created(key, cap, make, evictable, pinned);
+        (entry, evicted)
+    }
+
+    /// [`write`](Self::write), also telling whether the entry was created.
+    pub fn write_created(
+        &mut self,
+        key: K,
+        cap: Option<usize>,
+        make: impl FnOnce() -> V,
+        evictable: impl Fn(&V) -> bool,
+        pinned: impl Fn(&V) -> bool,
+    ) -> (&mut V, Option<K>, bool) {
+        if self.log.len() > 2 * self.entries.len() + LOG_SLACK {
+            self.compact();
+        }
         self.seq += 1;
         let seq = self.seq;
         let mut evicted = None;
-        if let Some((_, stamp)) = self.entries.get_mut(&key) {
-            self.by_age.remove(stamp);
-            *stamp = seq;
-        } else {
-            if let Some(cap) = cap {
-                if self.entries.len() >= cap {
-                    evicted = self.evict_one(&evictable, &pinned);
-                }
-            }
-            self.entries.insert(key, (make(), seq));
+        if cap.is_some_and(|cap| self.entries.len() >= cap) && !self.entries.contains_key(&key) {
+            evicted = self.evict_one(&evictable, &pinned);
         }
-        self.by_age.insert(seq, key);
-        let entry = self
-            .entries
-            .get_mut(&key)
-            .map(|(v, _)| v)
-            .expect("entry present: inserted or found above");
-        (entry, evicted)
+        self.log.push_back((seq, key));
+        match self.entries.entry(key) {
+            Entry::Occupied(o) => {
+                let (entry, stamp) = o.into_mut();
+                *stamp = seq;
+                (entry, evicted, false)
+            }
+            Entry::Vacant(v) => (&mut v.insert((make(), seq)).0, evicted, true),
+        }
     }
 
     /// Removes an entry.
     pub fn remove(&mut self, key: &K) -> Option<V> {
-        let (v, stamp) = self.entries.remove(key)?;
-        self.by_age.remove(&stamp);
-        Some(v)
+        // Its log records are now stale: eviction skips them, compaction drops them.
+        self.entries.remove(key).map(|(v, _)| v)
     }
 
+    /// The current entries, oldest write first.
+    fn by_age(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.log.iter().filter_map(|(stamp, key)| {
+            self.entries
+                .get_key_value(key)
+                .filter(|(_, (_, s))| s == stamp)
+                .map(|(k, (v, _))| (k, v))
+        })
+    }
+
+    /// Rebuilds the log from the live entries (stale records dropped), still oldest first.
+    fn compact(&mut self) {
+        let mut live: Vec<(u64, K)> = self.entries.iter().map(|(k, (_, s))| (*s, *k)).collect();
+        live.sort_unstable_by_key(|(stamp, _)| *stamp);
+        self.log = live.into();
+    }
+
+    /// The oldest evictable entry; failing that (every entry busy), the oldest unpinned
+    /// one. Scanning stops at the first evictable entry, which under a flood of idle
+    /// entries is the very first: the full scan only happens when nearly all are busy.
     fn evict_one(
         &mut self,
         evictable: &impl Fn(&V) -> bool,
         pinned: &impl Fn(&V) -> bool,
     ) -> Option<K> {
-        let oldest: Vec<K> = self
-            .by_age
-            .values()
-            .take(EVICTION_SCAN_MAX)
-            .copied()
-            .collect();
-        let is = |k: &K, f: &dyn Fn(&V) -> bool| self.entries.get(k).is_some_and(|(v, _)| f(v));
-        let victim = oldest
-            .iter()
-            .find(|k| is(k, evictable))
-            .or_else(|| oldest.iter().find(|k| !is(k, pinned)))
-            .copied()
-            .or_else(|| {
-                // Every scanned entry is pinned: look further, still oldest first.
-                self.by_age
-                    .values()
-                    .find(|k| self.entries.get(k).is_some_and(|(v, _)| !pinned(v)))
-                    .copied()
-            })?;
+        // Stale records at the front are dropped for good.
+        while let Some((stamp, key)) = self.log.front() {
+            if self.entries.get(key).is_some_and(|(_, s)| s == stamp) {
+                break;
+            }
+            self.log.pop_front();
+        }
+        let victim = self
+            .by_age()
+            .find(|(_, v)| evictable(v))
+            .or_else(|| self.by_age().find(|(_, v)| !pinned(v)))
+            .map(|(k, _)| *k)?;
         self.remove(&victim);
         Some(victim)
     }

@@ -50,18 +50,22 @@ pub enum ConfigError {
 ///
 /// `now` must never go backwards. Given the same inputs at the same instants, the outputs
 /// are identical: there is no randomness and no hash-ordered iteration.
-#[derive(Debug)]
+///
+/// A clone is an independent gateway in the same state (benchmarks fork a warmed-up one).
+#[derive(Clone, Debug)]
 pub struct Gateway {
     catalog: Catalog,
     policy: Policy,
     /// Routes of each canonical model (empty for aliases).
-    routes: Vec<Vec<Route>>,
+    routes: Vec<Arc<[Route]>>,
     /// Pooled credentials per provider, in pool order.
     pools: Vec<Vec<KeyId>>,
     /// Per provider × region: the platform credential locked to that region (regional token).
     regional_token: BTreeMap<(ProviderId, RegionId), KeyId>,
     /// Endpoints of credentials, shared into attempts.
     endpoints: Vec<Option<Arc<str>>>,
+    /// Redacted hints of credentials, formatted once.
+    hints: Vec<String>,
     health: Health,
     stats: Stats,
     requests: BTreeMap<RequestId, RequestState>,
@@ -76,19 +80,30 @@ pub struct Gateway {
     next_request: u64,
     next_attempt: u64,
     last_now: Instant,
+    /// Buffers reused by every decision so that deciding does not allocate.
+    scratch: Scratch,
 }
 
-#[derive(Debug)]
+/// Per-decision working buffers, emptied before each use.
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    pairs: Vec<Pair>,
+    uptimes: Vec<u32>,
+    events: Vec<Event>,
+}
+
+#[derive(Clone, Debug)]
 struct InFlight {
     attempt: Attempt,
     deadline: Instant,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct RequestState {
     request: Request,
     mode: Mode,
-    routes: Vec<Route>,
+    /// Shared with the gateway's route table for canonical models (no copy per request).
+    routes: Arc<[Route]>,
     is_alias: bool,
     iteration: u32,
     walk: Walk,
@@ -100,10 +115,13 @@ struct RequestState {
     first_selected: Option<KeyId>,
     last_sent: Option<KeyId>,
     byok: Option<KeyId>,
+    /// Instants of this request's `CooldownWait` timers (at most one in practice), so that
+    /// finishing removes them directly instead of scanning every timer of the gateway.
+    waits: Vec<Instant>,
 }
 
 /// The state of one walk over the candidates (one per agentic iteration and wait round).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Walk {
     /// (route index, credential) pairs already attempted: the same credential may still be
     /// tried on another route (another region, or a sibling upstream of an alias).
@@ -158,7 +176,9 @@ impl Gateway {
             .iter()
             .map(|c| c.endpoint.as_deref().map(Arc::from))
             .collect();
+        let hints = catalog.credentials.iter().map(|c| c.hint()).collect();
         Ok(Gateway {
+            hints,
             catalog,
             policy,
             routes,
@@ -179,6 +199,7 @@ impl Gateway {
             next_request: 0,
             next_attempt: 0,
             last_now: Instant::ZERO,
+            scratch: Scratch::default(),
         })
     }
 
@@ -254,6 +275,7 @@ impl Gateway {
             first_selected: None,
             last_sent: None,
             byok,
+            waits: Vec::new(),
         };
         self.requests.insert(id, state);
         self.step(now, id);
@@ -298,6 +320,7 @@ impl Gateway {
             }
             TimerReason::CooldownWait(request) => {
                 if let Some(state) = self.requests.get_mut(&request) {
+                    state.waits.retain(|w| *w != at);
                     state.walk.tried.clear();
                     state.walk.current_route = None;
                     self.step(now, request);
@@ -318,8 +341,10 @@ impl Gateway {
                         .remove(&(flight.deadline, TimerReason::AttemptDeadline(a)));
                 }
             }
-            self.timers
-                .retain(|(_, r)| *r != TimerReason::CooldownWait(request));
+            for at in state.waits {
+                self.timers
+                    .remove(&(at, TimerReason::CooldownWait(request)));
+            }
         }
     }
 
@@ -387,7 +412,7 @@ impl Gateway {
 
     /// Routes for a request: canonical model, alias (rotated per request), explicit
     /// `provider/model`, or a custom name for providers that accept any model.
-    fn resolve(&mut self, request: &Request) -> (Vec<Route>, bool) {
+    fn resolve(&mut self, request: &Request) -> (Arc<[Route]>, bool) {
         let name = request.model.as_str();
         if let Some(m) = self.catalog.model_by_name(name) {
             let model = self.catalog.model(m);
@@ -405,7 +430,7 @@ impl Gateway {
                         r
                     }));
                 }
-                return (routes, true);
+                return (routes.into(), true);
             }
             return (self.routes[m.index()].clone(), false);
         }
@@ -425,7 +450,7 @@ impl Gateway {
         (self.custom_routes(name, None), false)
     }
 
-    fn custom_routes(&self, name: &str, only: Option<ProviderId>) -> Vec<Route> {
+    fn custom_routes(&self, name: &str, only: Option<ProviderId>) -> Arc<[Route]> {
         let upstream: Arc<str> = Arc::from(name);
         let scope = Scope::of(name);
         let mut routes = Vec::new();
@@ -444,7 +469,7 @@ impl Gateway {
                 });
             }
         }
-        routes
+        routes.into()
     }
 
     /// Health scopes read for a route.
@@ -497,8 +522,7 @@ impl Gateway {
     }
 
     /// Every candidate pair of a request, in route then pool order.
-    fn pairs(&self, now: Instant, id: RequestId, state: &RequestState) -> Vec<Pair> {
-        let mut out = Vec::new();
+    fn pairs(&self, now: Instant, id: RequestId, state: &RequestState, out: &mut Vec<Pair>) {
         let byok_only = state.byok;
         for (ri, route) in state.routes.iter().enumerate() {
             let pinned = match state.walk.pinned_region {
@@ -521,6 +545,8 @@ impl Gateway {
             };
 
             let suspension = self.suspension_scope(route);
+            // The same for every credential of the route.
+            let (scopes, n) = self.read_scopes(route, region, id);
             for i in 0..pool.len() {
                 let key = pool[(i + rotate) % pool.len()];
                 let c = self.catalog.credential(key);
@@ -534,7 +560,6 @@ impl Gateway {
                     continue;
                 }
                 let sent = self.swap(key, region, state.mode);
-                let (scopes, n) = self.read_scopes(route, region, id);
                 let health_key = if self.policy.has(Regression::AttributeToSelectedKey) {
                     key
                 } else {
@@ -571,7 +596,6 @@ impl Gateway {
                 });
             }
         }
-        out
     }
 
     /// Decides a request's next step and carries it out.
@@ -589,6 +613,7 @@ impl Gateway {
                     .expect("request present: looked up above");
                 state.waited = state.waited + until.saturating_since(now).0.into();
                 state.walk.rounds += 1;
+                state.waits.push(until);
                 self.timers.insert((until, TimerReason::CooldownWait(id)));
                 self.emit(Event::Waiting { request: id, until });
             }
@@ -599,6 +624,15 @@ impl Gateway {
     }
 
     fn decide(&mut self, now: Instant, id: RequestId) -> Next {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.pairs.clear();
+        scratch.uptimes.clear();
+        let next = self.decide_with(now, id, &mut scratch);
+        self.scratch = scratch;
+        next
+    }
+
+    fn decide_with(&mut self, now: Instant, id: RequestId, scratch: &mut Scratch) -> Next {
         let state = self
             .requests
             .get(&id)
@@ -606,24 +640,27 @@ impl Gateway {
         if state.routes.is_empty() {
             return Next::Finish(Outcome::NoRoute, 404, None);
         }
-        let pairs = self.pairs(now, id, state);
+        self.pairs(now, id, state, &mut scratch.pairs);
+        let pairs = &scratch.pairs[..];
         let mut skipped = Vec::new();
-        for p in pairs.iter().filter(|p| !p.tried) {
-            if let Some(block) = p.block {
-                let route = &state.routes[p.route];
-                skipped.push(Event::Skipped {
-                    request: id,
-                    provider: route.provider,
-                    region: p.region,
-                    credential: p.health_key,
-                    scope: route.scope,
-                    block,
-                });
+        if self.events_enabled {
+            for p in pairs.iter().filter(|p| !p.tried) {
+                if let Some(block) = p.block {
+                    let route = &state.routes[p.route];
+                    skipped.push(Event::Skipped {
+                        request: id,
+                        provider: route.provider,
+                        region: p.region,
+                        credential: p.health_key,
+                        scope: route.scope,
+                        block,
+                    });
+                }
             }
         }
         let has = |k: Regression| self.policy.has(k);
-        let uptime = |r: usize| {
-            let route = &state.routes[r];
+        // Each route's uptime once, not once per candidate credential.
+        scratch.uptimes.extend(state.routes.iter().map(|route| {
             self.stats.mapping_uptime_bp(
                 route.provider,
                 route.region,
@@ -631,13 +668,20 @@ impl Gateway {
                 now,
                 &self.policy,
             )
-        };
+        }));
+        let uptimes = &scratch.uptimes[..];
+        let uptime = |r: usize| uptimes[r];
         let provider_of = |r: usize| state.routes[r].provider;
-        let org_providers: Vec<ProviderId> = pairs
-            .iter()
-            .filter(|p| p.org && p.block.is_none())
-            .map(|p| state.routes[p.route].provider)
-            .collect();
+        // Only the region-blind knob reads this list.
+        let org_providers: Vec<ProviderId> = if has(Regression::KeyedAvailabilityIgnoresRegion) {
+            pairs
+                .iter()
+                .filter(|p| p.org && p.block.is_none())
+                .map(|p| state.routes[p.route].provider)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let filters = Filters {
             mode: if state.byok.is_some() {
                 Mode::ApiKeys
@@ -650,7 +694,7 @@ impl Gateway {
             provider_of: &provider_of,
             providers_with_org_keys: &org_providers,
         };
-        let mut chosen = filter_chain(&pairs, &filters);
+        let mut chosen = filter_chain(pairs, &filters);
         // Alternate credentials on the current (provider, region) come first: they are free.
         let current = state.walk.current_route;
         chosen.sort_by_key(|i| (Some(pairs[*i].route) != current, pairs[*i].route));
@@ -713,7 +757,7 @@ impl Gateway {
             .requests
             .get(&id)
             .expect("request present: deciding for it");
-        self.no_candidate(now, state, &pairs)
+        self.no_candidate(now, state, pairs)
     }
 
     /// Nothing to dispatch: wait for the soonest cooldown, or answer the client.
@@ -723,7 +767,6 @@ impl Gateway {
             .filter_map(|p| p.block.and_then(Block::ends))
             .filter(|t| *t > now);
         let soonest = blocked_ends.min();
-        let untried_blocked = pairs.iter().any(|p| !p.tried && p.block.is_some());
         let budget_spent = state.walk.charged >= self.policy.attempts_max
             && pairs.iter().any(|p| !p.tried && p.block.is_none());
         let wait_lookup = if state.is_alias && self.policy.has(Regression::CooldownWaitByAlias) {
@@ -745,10 +788,11 @@ impl Gateway {
                 return Next::Wait(until);
             }
         }
-        // When every candidate is blocked, by earlier requests or by this one's own attempts,
-        // the answer is the typed exhaustion below, not the last upstream error.
+        // Typed exhaustion means every candidate is unavailable (blocked by earlier requests
+        // or by this one's own attempts). When some candidate was usable and simply failed,
+        // or the budget ran out, the client gets the last upstream error instead.
         let all_blocked = pairs.iter().all(|p| p.block.is_some());
-        if budget_spent || (!untried_blocked && !all_blocked) {
+        if budget_spent || !all_blocked {
             if let Some((_, status, retry_after)) = state.last_answer {
                 return Next::Finish(Outcome::UpstreamFailed, status, retry_after);
             }
@@ -1013,8 +1057,10 @@ impl Gateway {
         } else {
             self.suspension_scope(route)
         };
+        // A reused buffer: recording an outcome should not allocate.
+        let mut events = std::mem::take(&mut self.scratch.events);
+        events.clear();
         let policy = &self.policy;
-        let mut events = Vec::new();
         match class {
             Class::RequestInvalid => return,
             Class::Success if count_tokens => {
@@ -1174,9 +1220,10 @@ impl Gateway {
                 }
             }
         }
-        for e in events {
+        for e in events.drain(..) {
             self.emit(e);
         }
+        self.scratch.events = events;
     }
 
     fn finish(
@@ -1190,14 +1237,17 @@ impl Gateway {
         let Some(state) = self.requests.remove(&id) else {
             return;
         };
-        self.timers
-            .retain(|(_, r)| *r != TimerReason::CooldownWait(id));
-        let mut events = Vec::new();
+        for at in &state.waits {
+            self.timers.remove(&(*at, TimerReason::CooldownWait(id)));
+        }
+        let mut events = std::mem::take(&mut self.scratch.events);
+        events.clear();
         self.stats
             .record_request(id, &state.log, now, &self.policy, &mut events);
-        for e in events {
+        for e in events.drain(..) {
             self.emit(e);
         }
+        self.scratch.events = events;
         let hint_key = if self.policy.has(Regression::HintFromFirstKey) {
             state.first_selected
         } else {
@@ -1208,7 +1258,7 @@ impl Gateway {
             retry_after_s,
             outcome,
             hint_key,
-            hint: hint_key.map(|k| self.catalog.credential(k).hint()),
+            hint: hint_key.map(|k| self.hints[k.index()].clone()),
             attempts: state.attempts,
         };
         self.actions.push_back(Action::Respond(id, response));

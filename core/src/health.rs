@@ -114,8 +114,10 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Nothing in force and nothing pending: evicting it forgets only history.
     fn idle(&self, now: Instant) -> bool {
         !self.blacklisted
+            && self.errors_consecutive == 0
             && self.cooling_until <= now
             && self.unhealthy_until <= now
             && self.suspended_until <= now
@@ -134,6 +136,9 @@ pub struct Written {
 pub struct Health {
     blacklist: BTreeSet<KeyId>,
     entries: BoundedMap<(KeyId, Scope), Entry>,
+    /// Tracked entries per credential (indexed by `KeyId`): a credential with none and no
+    /// blacklist is unblocked without a single map lookup (most of a large pool).
+    entries_per_key: Vec<u32>,
     /// The `now` of the latest write, used to tell idle entries at eviction time.
     latest_write: Instant,
 }
@@ -152,6 +157,65 @@ impl Health {
     /// With `never_expire` (regression `keypool-states`) a cooldown that has passed still
     /// blocks.
     pub fn block(
+        &self,
+        key: KeyId,
+        scopes: &[Scope],
+        suspension_scope: Scope,
+        now: Instant,
+        never_expire: bool,
+    ) -> Option<Block> {
+        if self.blacklist.contains(&key) {
+            return Some(Block::Blacklisted);
+        }
+        if self
+            .entries_per_key
+            .get(key.index())
+            .is_none_or(|n| *n == 0)
+        {
+            return None;
+        }
+        // Each scope is looked up once and reused for the blacklist and block checks.
+        let mut found = [None; 4];
+        let found: &[Option<&Entry>] = if scopes.len() <= found.len() {
+            for (slot, scope) in found.iter_mut().zip(scopes) {
+                *slot = self.entries.get(&(key, *scope));
+            }
+            &found[..scopes.len()]
+        } else {
+            return self.block_slow(key, scopes, suspension_scope, now, never_expire);
+        };
+        if found.iter().flatten().any(|e| e.blacklisted) {
+            return Some(Block::Blacklisted);
+        }
+        let suspension = match scopes.iter().position(|s| *s == suspension_scope) {
+            Some(i) => found[i],
+            None => self.entries.get(&(key, suspension_scope)),
+        };
+        if let Some(e) = suspension {
+            if e.suspended_until > now {
+                return Some(Block::Suspended(e.suspended_until));
+            }
+        }
+        let active = |until: Instant| until > now || (never_expire && until > Instant::ZERO);
+        let mut block = None;
+        for e in found.iter().flatten() {
+            // The latest end blocks longest; report it so waits are not too short.
+            if active(e.cooling_until)
+                && block.is_none_or(|b: Block| b.ends() < Some(e.cooling_until))
+            {
+                block = Some(Block::Cooling(e.cooling_until));
+            }
+            if active(e.unhealthy_until)
+                && block.is_none_or(|b: Block| b.ends() < Some(e.unhealthy_until))
+            {
+                block = Some(Block::Unhealthy(e.unhealthy_until));
+            }
+        }
+        block
+    }
+
+    /// [`block`](Self::block) for more scopes than its fast path holds.
+    fn block_slow(
         &self,
         key: KeyId,
         scopes: &[Scope],
@@ -213,7 +277,9 @@ impl Health {
             .map(|((_, s), _)| *s)
             .collect();
         for s in scopes {
-            self.entries.remove(&(key, s));
+            if self.entries.remove(&(key, s)).is_some() {
+                self.entries_per_key[key.index()] -= 1;
+            }
         }
     }
 
@@ -228,13 +294,20 @@ impl Health {
     ) -> (&mut Entry, Written) {
         self.latest_write = self.latest_write.max(now);
         let latest = self.latest_write;
-        let (entry, evicted) = self.entries.write(
+        if self.entries_per_key.len() <= key.index() {
+            self.entries_per_key.resize(key.index() + 1, 0);
+        }
+        let (entry, evicted, created) = self.entries.write_created(
             (key, scope),
             cap,
             Entry::default,
             |e| e.idle(latest),
             |e| e.blacklisted,
         );
+        if let Some((gone, _)) = evicted {
+            self.entries_per_key[gone.index()] -= 1;
+        }
+        self.entries_per_key[key.index()] += u32::from(created);
         (entry, Written { evicted })
     }
 

@@ -284,7 +284,7 @@ pub fn standard_swarm(rate_per_s: u64, duration_s: u64) -> World {
     let per_project = rate_per_s * 1000 / 3;
     let w = b.world_mut();
     w.duration = Duration::from_secs(duration_s);
-    for (project, custom_bp) in [(api, 0), (credits, 200), (hybrid, 0)] {
+    for (project, custom_bp) in [(api, 0), (credits, 1_500), (hybrid, 0)] {
         w.workload.generators.push(Generator {
             from: Instant(0),
             until,
@@ -295,7 +295,18 @@ pub fn standard_swarm(rate_per_s: u64, duration_s: u64) -> World {
                 Arrivals::Poisson
             },
             project,
-            mix: mix.clone(),
+            mix: mix
+                .iter()
+                .map(|(w, r)| {
+                    (
+                        *w,
+                        RequestSpec {
+                            project,
+                            ..r.clone()
+                        },
+                    )
+                })
+                .collect(),
             custom_model_bp: custom_bp,
         });
     }

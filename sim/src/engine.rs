@@ -121,7 +121,6 @@ struct Engine<'w> {
     answers: BTreeMap<u64, Planned>,
     /// Attempts in flight: dispatch deadline, planned cause.
     pending: BTreeMap<AttemptId, (Instant, Cause)>,
-    deadlines: BTreeSet<(Instant, AttemptId)>,
     arrivals: Vec<(Instant, Request)>,
     trace: Trace,
     names: Names,
@@ -137,7 +136,9 @@ struct Engine<'w> {
 impl<'w> Engine<'w> {
     fn new(world: &'w World, options: RunOptions) -> Result<Engine<'w>, EngineError> {
         let policy: Policy = world.policy.clone();
-        let gateway = Gateway::new(world.catalog.clone(), policy)?;
+        let mut gateway = Gateway::new(world.catalog.clone(), policy)?;
+        // Core events only ever reach the trace: without one, the gateway need not make them.
+        gateway.set_events_enabled(options.record);
         let faults = world.faults.faults.clone();
         let cat = &world.catalog;
         let mut providers = BTreeMap::new();
@@ -170,7 +171,6 @@ impl<'w> Engine<'w> {
             answer_seq: 0,
             answers: BTreeMap::new(),
             pending: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
             trace: Trace::default(),
             names: Names::new(world),
             responses: Vec::with_capacity(arrivals.len()),
@@ -284,7 +284,12 @@ impl<'w> Engine<'w> {
         match item {
             Item::FaultEdge(fault, started) => self.record(Record::FaultEdge { fault, started }),
             Item::Arrival(i) => {
-                let request = self.arrivals[i].1.clone();
+                // Each arrival is submitted once: move its model name out instead of copying.
+                let spec = &mut self.arrivals[i].1;
+                let request = Request {
+                    model: std::mem::take(&mut spec.model),
+                    ..*spec
+                };
                 if i + 1 < self.arrivals.len() {
                     let at = self.arrivals[i + 1].0;
                     self.schedule(at, Item::Arrival(i + 1));
@@ -292,7 +297,11 @@ impl<'w> Engine<'w> {
                 if self.options.record {
                     self.names.learn(&request.model);
                 }
-                let model = request.model.clone();
+                let model = if self.options.record || tracing::enabled!(tracing::Level::DEBUG) {
+                    request.model.clone()
+                } else {
+                    String::new()
+                };
                 let (kind, stream, byok, iterations, digest, project) = (
                     request.kind,
                     request.stream,
@@ -324,8 +333,7 @@ impl<'w> Engine<'w> {
                     return;
                 };
                 let live = self.pending.remove(&planned.attempt);
-                if let Some((deadline, _)) = live {
-                    self.deadlines.remove(&(deadline, planned.attempt));
+                if live.is_some() {
                     let status = match &planned.response {
                         gatesim_core::Response::Http(a) => a.status,
                         gatesim_core::Response::Transport(_) => 0,
@@ -345,8 +353,7 @@ impl<'w> Engine<'w> {
     /// An attempt whose deadline passed without an answer: record the ground truth of the
     /// timeout just before the gateway handles it.
     fn expire(&mut self, attempt: AttemptId) {
-        if let Some((deadline, planned)) = self.pending.remove(&attempt) {
-            self.deadlines.remove(&(deadline, attempt));
+        if let Some((_, planned)) = self.pending.remove(&attempt) {
             let cause = if planned == Cause::OutageTimeout {
                 Cause::OutageTimeout
             } else {
@@ -404,7 +411,6 @@ impl<'w> Engine<'w> {
                         cause: Cause::OutageConnect,
                     });
                     self.pending.insert(attempt.id, (deadline, planned.cause));
-                    self.deadlines.insert((deadline, attempt.id));
                     self.record(Record::Dispatched(attempt));
                     let at = planned.at;
                     self.answer_seq += 1;
@@ -420,10 +426,12 @@ impl<'w> Engine<'w> {
                         outcome = response.outcome.name(),
                         "respond"
                     );
-                    self.record(Record::Responded {
-                        request,
-                        response: response.clone(),
-                    });
+                    if self.options.record {
+                        self.record(Record::Responded {
+                            request,
+                            response: response.clone(),
+                        });
+                    }
                     self.responses.push((request, self.now, response));
                 }
             }

@@ -6,12 +6,15 @@
 
 pub mod build;
 pub mod check;
+pub mod cli;
 pub mod engine;
+pub mod matrix;
 pub mod metrics;
 pub mod provider;
 pub mod runner;
 pub mod scenario;
 pub mod seed;
+pub mod shrink;
 pub mod swarm;
 pub mod trace;
 pub mod workload;

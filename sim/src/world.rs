@@ -289,7 +289,7 @@ pub struct FaultPlan {
 pub struct SwarmFault {
     /// Fault kind name (`rate_limit`, `region_outage`, ...).
     pub kind: String,
-    /// Relative weight of drawing this kind at all.
+    /// Chance, in percent, that a seed draws this kind at all (100 or more: always).
     pub weight: u32,
     /// How many faults of this kind at most, when drawn.
     pub count_max: u32,

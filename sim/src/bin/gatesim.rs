@@ -1,3 +1,5 @@
-//! The `gatesim` command (arrives with the CLI).
+//! The `gatesim` command: see `gatesim --help`.
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    gatesim_sim::cli::main()
+}

@@ -1,0 +1,394 @@
+//! The `gatesim` command line: run, sweep, diff, shrink, check, matrix, bench.
+//!
+//! Exit status: 0 when everything held, 1 when an invariant or expectation failed,
+//! 2 when the input itself is wrong (unreadable or invalid scenario, bad arguments).
+
+mod diff;
+mod report;
+mod sweep;
+
+use crate::runner::{judge, Judge};
+use crate::scenario::{self, ScenarioError};
+use crate::world::World;
+use clap::{Parser, Subcommand, ValueEnum};
+use gatesim_core::Regression;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// gatesim: deterministic simulation of an LLM API gateway's routing, key health and key
+/// pools. Every run checks every invariant; a failure prints the command that replays it.
+#[derive(Debug, Parser)]
+#[command(name = "gatesim", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenario files (a file or a directory of them) and check every invariant.
+    Run {
+        /// A scenario file, or a directory of them (each runs with its own seed).
+        path: PathBuf,
+        /// Seed (default: the scenario's own `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the decision trace: text (one line per event), json (JSON lines) or none.
+        #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+        trace: TraceFormat,
+        /// Only the verdict and metrics (no trace).
+        #[arg(long, short)]
+        quiet: bool,
+        /// A policy file replacing the scenario's `policy` section (same shape).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Put a production bug back (knob name or incident id); repeatable.
+        #[arg(long = "regression", value_parser = parse_knob)]
+        regressions: Vec<Regression>,
+    },
+    /// Run every scenario × seed; swarm files draw new faults per seed.
+    Sweep {
+        /// A scenario file or a directory.
+        path: PathBuf,
+        /// Seeds as A..B (B excluded), e.g. 0..1000.
+        #[arg(long, value_parser = parse_range)]
+        seeds: std::ops::Range<u64>,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Put a production bug back; repeatable.
+        #[arg(long = "regression", value_parser = parse_knob)]
+        regressions: Vec<Regression>,
+    },
+    /// Run one world under two policies and show the first decision that differs.
+    Diff {
+        /// The scenario file.
+        path: PathBuf,
+        /// Seed (default: the scenario's own).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Policy files: two of them, or one (against the scenario's own policy).
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+        /// Compare the scenario's policy with this knob on.
+        #[arg(long = "regression", value_parser = parse_knob)]
+        regressions: Vec<Regression>,
+    },
+    /// Write a failing run as a scenario file and shrink it to a minimal one.
+    Shrink {
+        /// The scenario file.
+        path: PathBuf,
+        /// The failing seed.
+        #[arg(long)]
+        seed: u64,
+        /// Put a production bug back; repeatable.
+        #[arg(long = "regression", value_parser = parse_knob)]
+        regressions: Vec<Regression>,
+        /// Where to write the minimal scenario (default: next to the input, `<id>-seed<N>-min.json`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Validate scenario files and print every problem found.
+    Check {
+        /// A scenario file or a directory.
+        path: PathBuf,
+    },
+    /// The detection matrix: which invariants catch each regression knob.
+    Matrix {
+        /// The incident directory.
+        #[arg(long, default_value = "scenarios/incidents")]
+        incidents: PathBuf,
+        /// The swarm world to sweep.
+        #[arg(long, default_value = "scenarios/swarm/standard.json")]
+        swarm: PathBuf,
+        /// Swarm seeds per knob at most.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TraceFormat {
+    Text,
+    Json,
+    None,
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run {
+            path,
+            seed,
+            trace,
+            quiet,
+            policy,
+            regressions,
+        } => {
+            let trace = if quiet { TraceFormat::None } else { trace };
+            run(&path, seed, trace, policy.as_deref(), &regressions)
+        }
+        Command::Sweep {
+            path,
+            seeds,
+            jobs,
+            regressions,
+        } => sweep::sweep(&path, seeds, jobs.max(1), &regressions),
+        Command::Diff {
+            path,
+            seed,
+            policy,
+            regressions,
+        } => diff::diff(&path, seed, &policy, &regressions),
+        Command::Shrink {
+            path,
+            seed,
+            regressions,
+            out,
+        } => shrink(&path, seed, &regressions, out),
+        Command::Check { path } => check(&path),
+        Command::Matrix {
+            incidents,
+            swarm,
+            seeds,
+        } => matrix(&incidents, &swarm, seeds),
+    };
+    ExitCode::from(code)
+}
+
+fn parse_knob(text: &str) -> Result<Regression, String> {
+    Regression::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Regression::ALL.iter().map(|k| k.incident()).collect();
+        format!(
+            "unknown regression {text:?}: use a knob name or an incident id ({})",
+            names.join(", ")
+        )
+    })
+}
+
+fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("{text:?} is not a range: use A..B, e.g. 0..1000"))?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{a:?} is not a seed"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("{b:?} is not a seed"))?;
+    if b <= a {
+        return Err(format!(
+            "empty range {a}..{b}: the end is excluded, so use {a}..{}",
+            a + 1
+        ));
+    }
+    Ok(a..b)
+}
+
+/// Scenario files named by a path: the file, or the `.json` files of a directory in name order.
+pub fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(format!("{} holds no .json scenario files", path.display()));
+        }
+        Ok(files)
+    } else if path.exists() {
+        Ok(vec![path.to_path_buf()])
+    } else {
+        Err(format!("{} does not exist", path.display()))
+    }
+}
+
+/// Loads a scenario, with a policy file spliced in and knobs added; errors printed.
+fn load(path: &Path, policy: Option<&Path>, knobs: &[Regression]) -> Option<World> {
+    let result = match policy {
+        None => scenario::load(path),
+        Some(p) => with_policy(path, p),
+    };
+    match result {
+        Ok(mut w) => {
+            for k in knobs {
+                w.policy.regressions = w.policy.regressions.with(*k);
+            }
+            Some(w)
+        }
+        Err(errors) => {
+            print_errors(path, &errors);
+            None
+        }
+    }
+}
+
+fn with_policy(path: &Path, policy: &Path) -> Result<World, Vec<ScenarioError>> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| {
+            vec![ScenarioError::Io {
+                problem: format!("cannot read {}: {e}", p.display()),
+            }]
+        })
+    };
+    let (text, policy_text) = (read(path)?, read(policy)?);
+    let syntax = |p: &Path, e: serde_json::Error| {
+        vec![ScenarioError::Io {
+            problem: format!(
+                "{}: line {}, column {}: {e}",
+                p.display(),
+                e.line(),
+                e.column()
+            ),
+        }]
+    };
+    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| syntax(path, e))?;
+    let policy_value: serde_json::Value =
+        serde_json::from_str(&policy_text).map_err(|e| syntax(policy, e))?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("policy".to_string(), policy_value);
+    }
+    scenario::parse(&value.to_string())
+}
+
+fn print_errors(path: &Path, errors: &[ScenarioError]) {
+    eprintln!(
+        "{}: {} problem{}",
+        path.display(),
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    for e in errors {
+        eprintln!("  {e}");
+    }
+}
+
+/// The command that replays exactly one run.
+pub fn replay_line(path: &Path, seed: u64, knobs: &[Regression]) -> String {
+    let mut line = format!("cargo gatesim run {} --seed {seed}", path.display());
+    for k in knobs {
+        line.push_str(&format!(" --regression {}", k.incident()));
+    }
+    line
+}
+
+fn run(
+    path: &Path,
+    seed: Option<u64>,
+    trace: TraceFormat,
+    policy: Option<&Path>,
+    knobs: &[Regression],
+) -> u8 {
+    let files = match scenario_files(path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("gatesim: {e}");
+            return 2;
+        }
+    };
+    if files.len() > 1 {
+        return report::library(&files, seed, policy, knobs);
+    }
+    let Some(world) = load(&files[0], policy, knobs) else {
+        return 2;
+    };
+    let seed = seed.unwrap_or(world.seed);
+    match judge(&world, seed, Judge::default()) {
+        Ok(v) => {
+            match trace {
+                TraceFormat::Text => print!("{}", v.run.trace.to_text(&v.run.names)),
+                TraceFormat::Json => print!("{}", v.run.trace.to_json_lines(&v.run.names)),
+                TraceFormat::None => {}
+            }
+            report::verdict(&files[0], &v, knobs);
+            u8::from(!v.passed())
+        }
+        Err(e) => {
+            eprintln!("gatesim: {}: seed {seed}: {e}", files[0].display());
+            1
+        }
+    }
+}
+
+fn shrink(path: &Path, seed: u64, knobs: &[Regression], out: Option<PathBuf>) -> u8 {
+    let Some(world) = load(path, None, knobs) else {
+        return 2;
+    };
+    let Some(s) = crate::shrink::shrink(&world, seed) else {
+        println!(
+            "seed {seed} of {} violates no invariant: nothing to shrink",
+            path.display()
+        );
+        return 0;
+    };
+    let out = out.unwrap_or_else(|| path.with_file_name(format!("{}.json", s.minimal.id)));
+    let text = scenario::to_json(&s.minimal);
+    if let Err(e) = std::fs::write(&out, text) {
+        eprintln!("gatesim: cannot write {}: {e}", out.display());
+        return 2;
+    }
+    let (f0, r0) = (
+        s.resolved.faults.faults.len(),
+        s.resolved.workload.requests.len(),
+    );
+    let (f1, r1) = (
+        s.minimal.faults.faults.len(),
+        s.minimal.workload.requests.len(),
+    );
+    println!("{} fails at seed {seed}: {}", path.display(), s.invariant);
+    println!(
+        "shrunk in {} runs: {f0} faults, {r0} requests -> {f1} faults, {r1} requests",
+        s.trials
+    );
+    println!("wrote {}", out.display());
+    println!("replay: {}", replay_line(&out, seed, &[]));
+    1
+}
+
+fn check(path: &Path) -> u8 {
+    let files = match scenario_files(path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("gatesim: {e}");
+            return 2;
+        }
+    };
+    let mut bad = 0;
+    for f in &files {
+        match scenario::load(f) {
+            Ok(w) => println!("ok    {} ({})", f.display(), w.id),
+            Err(errors) => {
+                bad += 1;
+                print_errors(f, &errors);
+            }
+        }
+    }
+    println!(
+        "{} files: {} valid, {bad} with problems",
+        files.len(),
+        files.len() - bad
+    );
+    if bad == 0 {
+        0
+    } else {
+        2
+    }
+}
+
+fn matrix(incidents: &Path, swarm: &Path, seeds: u64) -> u8 {
+    let Some(swarm_world) = load(swarm, None, &[]) else {
+        return 2;
+    };
+    let incident_of = |id: &str| -> Option<World> {
+        let p = incidents.join(format!("{id}.json"));
+        p.exists().then(|| load(&p, None, &[])).flatten()
+    };
+    let m = crate::matrix::build(&incident_of, &swarm_world, seeds);
+    print!("{}", m.render());
+    u8::from(!m.complete())
+}

@@ -1,0 +1,410 @@
+//! The scenario file as serde sees it: field names, nesting and JSON types, nothing more.
+//!
+//! Every struct denies unknown fields (a typo must be an error). Enumerations, durations,
+//! fractions and references are kept as text and numbers here and checked by `validate`,
+//! so that one file reports every problem at once instead of stopping at the first.
+//! The same types serialise a `World` back (`write`): declaration order is field order.
+
+pub use super::lenient::{missing_field, DurText, Item, Number, Seg};
+use serde::{Deserialize, Serialize};
+
+/// The whole file. Everything is optional here; what is required is checked in `validate`
+/// so that a wrong value is reported once, not again as "missing".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// Format version (1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// Scenario id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// One-line title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Where the incident comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Default seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Simulated time the workload spans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<DurText>,
+    /// Unix time of the scenario start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch_unix_s: Option<u64>,
+    /// Region names.
+    #[serde(default)]
+    pub regions: Vec<Item<String>>,
+    /// Providers.
+    #[serde(default)]
+    pub providers: Vec<Item<RawProvider>>,
+    /// Models and aliases.
+    #[serde(default)]
+    pub models: Vec<Item<RawModel>>,
+    /// Credentials in pool order.
+    #[serde(default)]
+    pub credentials: Vec<Item<RawCredential>>,
+    /// Projects.
+    #[serde(default)]
+    pub projects: Vec<Item<RawProject>>,
+    /// Policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Item<RawPolicy>>,
+    /// Faults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Item<RawFault>>,
+    /// Traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Item<RawWorkload>>,
+    /// Scenario-specific checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<Item<RawExpect>>,
+    /// Swarm fault kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<Item<RawSwarm>>,
+}
+
+/// `providers[i]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    /// Provider id.
+    pub id: String,
+    /// Error wording style.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    /// Regions served.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Latency distribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<RawLatency>,
+    /// Accepts any model name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepts_any_model: Option<bool>,
+}
+
+/// `providers[i].latency`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLatency {
+    /// Median.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<DurText>,
+    /// 99th percentile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<DurText>,
+}
+
+/// `models[i]`: `served_by` or `alias_of`, exactly one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    /// Model id.
+    pub id: String,
+    /// Mappings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<Vec<RawMapping>>,
+    /// Alias members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<Vec<String>>,
+}
+
+/// `models[i].served_by[j]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMapping {
+    /// Provider id.
+    pub provider: String,
+    /// Region.
+    pub region: String,
+    /// Upstream model name (default: the model id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+}
+
+/// `credentials[i]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredential {
+    /// Label.
+    pub id: String,
+    /// Provider id.
+    pub provider: String,
+    /// `org`, `platform` or `byok`.
+    pub source: String,
+    /// Region lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Base URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// `projects[i]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProject {
+    /// Project id.
+    pub id: String,
+    /// `api-keys`, `credits` or `hybrid`.
+    pub mode: String,
+}
+
+/// `policy`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Preset name (`reference`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// Per-field overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<RawOverrides>,
+    /// Regression knobs (names or incident ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regressions: Vec<String>,
+}
+
+/// `policy.overrides`: one optional field per tunable of `gatesim_core::Policy`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // each field is documented on `gatesim_core::Policy`
+pub struct RawOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_default: Option<DurText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_cap: Option<DurText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors_consecutive_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy_for: Option<DurText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspension_for: Option<DurText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_max: Option<DurText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_rounds_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_window: Option<DurText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_entries_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_bar_bp: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_timeout: Option<DurText>,
+}
+
+/// `faults[i]`: one flat object; which fields a kind takes is checked in `validate`, so a
+/// field of another kind is reported as "not a field of <kind>".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // the fields are documented per kind in scenarios/README.md
+pub struct RawFault {
+    pub at: DurText,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DurText>,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_per_min: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<DurText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_style: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Number>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<DurText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_first_byte: Option<bool>,
+}
+
+impl RawFault {
+    /// The kind-specific fields that are present, by name, in declaration order.
+    pub fn present(&self) -> Vec<&'static str> {
+        let flags = [
+            ("provider", self.provider.is_some()),
+            ("region", self.region.is_some()),
+            ("credential", self.credential.is_some()),
+            ("model", self.model.is_some()),
+            ("upstream", self.upstream.is_some()),
+            ("status", self.status.is_some()),
+            ("body", self.body.is_some()),
+            ("capacity_per_min", self.capacity_per_min.is_some()),
+            ("retry_after", self.retry_after.is_some()),
+            ("retry_after_style", self.retry_after_style.is_some()),
+            ("rate", self.rate.is_some()),
+            ("mode", self.mode.is_some()),
+            ("extra", self.extra.is_some()),
+            ("after_first_byte", self.after_first_byte.is_some()),
+        ];
+        flags
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect()
+    }
+}
+
+/// `workload`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    /// Explicit requests, in time order.
+    #[serde(default)]
+    pub requests: Vec<Item<RawRequest>>,
+    /// Seeded generators.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<Item<RawGenerator>>,
+}
+
+/// `workload.requests[i]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    /// Arrival time.
+    pub at: DurText,
+    /// Project id.
+    pub project: String,
+    /// Model as the client names it.
+    pub model: String,
+    /// Streamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// BYOK credential id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byok: Option<String>,
+    /// `chat`, `count_tokens` or `passthrough`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Upstream calls of an agentic loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agentic_iterations: Option<u32>,
+    /// Body size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u32>,
+}
+
+/// `workload.generators[i]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenerator {
+    /// Start.
+    pub from: DurText,
+    /// End (exclusive).
+    pub until: DurText,
+    /// Mean arrivals per second.
+    pub rate_per_s: Number,
+    /// `poisson` or `bursts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrivals: Option<String>,
+    /// Requests per burst.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst_size: Option<u32>,
+    /// Project id.
+    pub project: String,
+    /// Weighted request templates.
+    #[serde(default)]
+    pub mix: Vec<Item<RawMix>>,
+    /// Fraction of requests with a fresh custom model name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_model_fraction: Option<Number>,
+}
+
+/// `workload.generators[i].mix[j]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMix {
+    /// Model as the client names it.
+    pub model: String,
+    /// Relative weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Streamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// BYOK credential id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byok: Option<String>,
+    /// `chat`, `count_tokens` or `passthrough`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Upstream calls of an agentic loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agentic_iterations: Option<u32>,
+    /// Body size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u32>,
+}
+
+/// `expect[i]`: one flat object of three shapes (request, credential, metric).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // the shapes are documented in scenarios/README.md
+pub struct RawExpect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_at_end: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+}
+
+/// `swarm`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwarm {
+    /// Fault kinds a seed draws from.
+    #[serde(default)]
+    pub faults: Vec<Item<RawSwarmFault>>,
+}
+
+/// `swarm.faults[i]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwarmFault {
+    /// Fault kind name.
+    pub kind: String,
+    /// Relative weight of drawing this kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Faults of this kind at most, when drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_max: Option<u32>,
+}
