@@ -284,32 +284,13 @@ impl<'w> Checker<'w> {
             })
     }
 
-    fn dispatched(&mut self, a: &Attempt) {
+    /// What may be sent with a credential at all: not after an auth failure, not while
+    /// cooling or suspended, only to its region, only to its own endpoint.
+    fn credential_checks(&mut self, a: &Attempt, count_tokens: bool) {
         let t = self.now;
-        let Some(info) = self.requests.get(&a.request) else {
-            self.fail(
-                "attribution",
-                Some(a.request),
-                Some(a.id),
-                "attempt for a request that never arrived".into(),
-            );
-            return;
-        };
-        let arrival = info.arrival.clone();
-        let count_tokens = arrival.kind == RequestKind::CountTokens;
         let cred = self.world.catalog.credential(a.credential).clone();
         let (r, id) = (Some(a.request), Some(a.id));
         let upstream_scope = Scope::of(&a.upstream);
-        let mode = self.world.catalog.project(arrival.project).mode;
-        let pair = Pair {
-            provider: a.provider,
-            region: a.region,
-            scope: a.scope,
-            upstream_scope,
-            selected: a.selected,
-            sent: a.credential,
-        };
-
         if self.model.blacklisted(a.credential) {
             self.fail(
                 "auth-blacklist-global",
@@ -369,6 +350,32 @@ impl<'w> Checker<'w> {
                 ),
             );
         }
+    }
+
+    fn dispatched(&mut self, a: &Attempt) {
+        let t = self.now;
+        let Some(info) = self.requests.get(&a.request) else {
+            self.credential_checks(a, false);
+            let detail =
+                "attempt for a request that is not open (never arrived or already answered)";
+            self.fail("attribution", Some(a.request), Some(a.id), detail.into());
+            return;
+        };
+        let arrival = info.arrival.clone();
+        let count_tokens = arrival.kind == RequestKind::CountTokens;
+        let cred = self.world.catalog.credential(a.credential).clone();
+        let (r, id) = (Some(a.request), Some(a.id));
+        let upstream_scope = Scope::of(&a.upstream);
+        let mode = self.world.catalog.project(arrival.project).mode;
+        let pair = Pair {
+            provider: a.provider,
+            region: a.region,
+            scope: a.scope,
+            upstream_scope,
+            selected: a.selected,
+            sent: a.credential,
+        };
+        self.credential_checks(a, count_tokens);
         if a.body_digest != arrival.body_digest {
             self.fail(
                 "body-replay",

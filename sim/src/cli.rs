@@ -117,6 +117,7 @@ enum TraceFormat {
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let code = match cli.command {
         Command::Run {
             path,
@@ -155,6 +156,20 @@ pub fn main() -> ExitCode {
         } => matrix(&incidents, &swarm, seeds),
     };
     ExitCode::from(code)
+}
+
+/// Human logs go to stderr only when `RUST_LOG` asks (e.g. `RUST_LOG=gatesim_sim=debug`),
+/// with simulated time as a field of every event and never the wall clock. The trace is
+/// separate structured data and never scraped from logs.
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let filter = tracing_subscriber::EnvFilter::from_default_env();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .without_time()
+            .with_writer(std::io::stderr)
+            .init();
+    }
 }
 
 fn parse_knob(text: &str) -> Result<Regression, String> {
