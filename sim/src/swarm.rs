@@ -8,19 +8,8 @@ use gatesim_core::{Duration, Instant, KeyId, ProviderId, RegionId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-/// The fault kinds a swarm world can name.
-pub const KINDS: &[&str] = &[
-    "key_invalid",
-    "key_revoked",
-    "rate_limit",
-    "model_unsupported",
-    "server_errors",
-    "region_outage",
-    "latency_spike",
-    "stream_break",
-    "request_invalid",
-    "model_withdrawn",
-];
+/// The fault kinds a swarm world can name: every kind a scenario file can.
+pub const KINDS: &[&str] = crate::scenario::FAULT_KINDS;
 
 /// The world a swarm seed resolves to: the fixed faults plus, for each swarm fault kind
 /// drawn (with probability `weight` %), 1 to `count_max` faults of that kind. A world

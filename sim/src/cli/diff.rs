@@ -2,8 +2,8 @@
 //! with context, and the metric deltas.
 
 use super::load;
+use crate::metrics::Summary;
 use crate::runner::{judge, Judge, Verdict};
-use crate::world::World;
 use gatesim_core::Regression;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +52,7 @@ pub fn diff(path: &Path, seed: Option<u64>, policies: &[PathBuf], knobs: &[Regre
     };
     println!("A: {label_a}\nB: {label_b}\nworld {} seed {seed}", a.id);
     let identical = first_divergence(&va, &vb);
-    metric_deltas(&va, &vb, &a);
+    metric_deltas(&va, &vb);
     u8::from(!identical)
 }
 
@@ -90,18 +90,10 @@ fn first_divergence(a: &Verdict, b: &Verdict) -> bool {
     false
 }
 
-fn metric_deltas(a: &Verdict, b: &Verdict, _world: &World) {
+fn metric_deltas(a: &Verdict, b: &Verdict) {
     println!("\n{:<20} {:>10} {:>10} {:>10}", "metric", "A", "B", "B-A");
-    for name in [
-        "requests",
-        "successes",
-        "client_errors",
-        "attempts",
-        "wasted_attempts",
-        "latency_p50_ms",
-        "latency_p99_ms",
-        "failover_ms_max",
-    ] {
+    // Every headline metric; per-outcome counts are in the summaries themselves.
+    for name in Summary::NAMES.iter().filter(|n| !n.contains('<')) {
         let (x, y) = (
             a.summary.get(name).unwrap_or(0),
             b.summary.get(name).unwrap_or(0),
