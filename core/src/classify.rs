@@ -74,6 +74,10 @@ const INVALID_KEY_TEXT: &[&str] = &[
     "api key not valid",
     "api key not found",
     "please pass a valid api key",
+    // Anthropic's shape; CLIProxyAPI treats `authentication_error` as a credential fault
+    // whatever the status (DeepSeek answers it with 401, proxies with 400).
+    "invalid x-api-key",
+    "authentication_error",
 ];
 /// The structured shapes the `invalid-key-code` incident found slipping past.
 const INVALID_KEY_CODE: &[&str] = &["invalid_api_key", "incorrect api key provided"];

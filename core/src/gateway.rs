@@ -7,12 +7,15 @@ use crate::health::{Block, Health};
 use crate::id::{fnv1a, AttemptId, KeyId, ModelId, ProviderId, RegionId, RequestId, Scope};
 use crate::policy::{Policy, Regression};
 use crate::response::{ClientResponse, HttpAnswer, Outcome, Response, StreamProgress};
-use crate::routing::{filter_chain, Filters, Pair, Route};
+use crate::routing::{filter_chain_into, Filters, Pair, Route};
 use crate::stats::{AttemptRecord, Stats};
 use crate::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use thiserror::Error;
+use window::IdWindow;
+
+mod window;
 
 /// A configuration the gateway cannot run with.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -68,9 +71,16 @@ pub struct Gateway {
     hints: Vec<String>,
     health: Health,
     stats: Stats,
-    requests: BTreeMap<RequestId, RequestState>,
-    in_flight: BTreeMap<AttemptId, InFlight>,
+    requests: IdWindow<RequestId, RequestState>,
+    in_flight: IdWindow<AttemptId, InFlight>,
+    /// `CooldownWait` timers.
     timers: BTreeSet<(Instant, TimerReason)>,
+    /// Attempt deadlines, in (deadline, attempt) order by construction: every deadline is
+    /// `now + attempt_timeout` and `now` never goes back. Answered attempts' deadlines are
+    /// dropped lazily; the front is always an attempt still in flight (see
+    /// [`prune_deadlines`](Gateway::prune_deadlines)). A queue instead of two tree
+    /// operations per attempt.
+    deadlines: VecDeque<(Instant, AttemptId)>,
     actions: VecDeque<Action>,
     events: Vec<Event>,
     events_read: usize,
@@ -88,8 +98,11 @@ pub struct Gateway {
 #[derive(Clone, Debug, Default)]
 struct Scratch {
     pairs: Vec<Pair>,
+    /// The pairs as the filter chain sees them once the budget is spent.
+    reachable: Vec<Pair>,
     uptimes: Vec<u32>,
     events: Vec<Event>,
+    chosen: Vec<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -187,9 +200,10 @@ impl Gateway {
             endpoints,
             health: Health::default(),
             stats: Stats::default(),
-            requests: BTreeMap::new(),
-            in_flight: BTreeMap::new(),
+            requests: IdWindow::default(),
+            in_flight: IdWindow::default(),
             timers: BTreeSet::new(),
+            deadlines: VecDeque::new(),
             actions: VecDeque::new(),
             events: Vec::new(),
             events_read: 0,
@@ -291,8 +305,7 @@ impl Gateway {
             self.emit(Event::StaleResponse { attempt });
             return;
         };
-        self.timers
-            .remove(&(flight.deadline, TimerReason::AttemptDeadline(attempt)));
+        self.prune_deadlines();
         self.on_answer(now, flight.attempt, &response);
         self.check_invariants();
     }
@@ -304,21 +317,24 @@ impl Gateway {
     /// [`poll_timeout`](Gateway::poll_timeout) is at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
         self.advance_clock(now);
-        let Some(&(at, reason)) = self.timers.first() else {
+        let Some((at, reason)) = self.poll_timeout() else {
             return false;
         };
         if at > now {
             return false;
         }
-        self.timers.remove(&(at, reason));
         match reason {
             TimerReason::AttemptDeadline(id) => {
-                if let Some(flight) = self.in_flight.remove(&id) {
+                self.deadlines.pop_front();
+                let flight = self.in_flight.remove(&id);
+                self.prune_deadlines();
+                if let Some(flight) = flight {
                     let timeout = Response::Transport(crate::response::TransportError::Timeout);
                     self.on_answer(now, flight.attempt, &timeout);
                 }
             }
             TimerReason::CooldownWait(request) => {
+                self.timers.remove(&(at, reason));
                 if let Some(state) = self.requests.get_mut(&request) {
                     state.waits.retain(|w| *w != at);
                     state.walk.tried.clear();
@@ -336,10 +352,8 @@ impl Gateway {
         self.advance_clock(now);
         if let Some(state) = self.requests.remove(&request) {
             if let Some(a) = state.in_flight {
-                if let Some(flight) = self.in_flight.remove(&a) {
-                    self.timers
-                        .remove(&(flight.deadline, TimerReason::AttemptDeadline(a)));
-                }
+                self.in_flight.remove(&a);
+                self.prune_deadlines();
             }
             for at in state.waits {
                 self.timers
@@ -365,7 +379,14 @@ impl Gateway {
     /// The next instant the gateway must be woken with `handle_timeout`, and why.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<(Instant, TimerReason)> {
-        self.timers.first().copied()
+        let deadline = self
+            .deadlines
+            .front()
+            .map(|(at, id)| (*at, TimerReason::AttemptDeadline(*id)));
+        match (deadline, self.timers.first().copied()) {
+            (Some(d), Some(w)) => Some(d.min(w)),
+            (d, w) => d.or(w),
+        }
     }
 
     /// The next trace event.
@@ -390,6 +411,17 @@ impl Gateway {
     }
 
     // ---- internals ----
+
+    /// Drops deadlines of attempts no longer in flight from the front of the queue, so
+    /// that its front is the next deadline due.
+    fn prune_deadlines(&mut self) {
+        while let Some((_, id)) = self.deadlines.front() {
+            if self.in_flight.contains_key(id) {
+                break;
+            }
+            self.deadlines.pop_front();
+        }
+    }
 
     fn advance_clock(&mut self, now: Instant) {
         assert!(
@@ -694,10 +726,33 @@ impl Gateway {
             provider_of: &provider_of,
             providers_with_org_keys: &org_providers,
         };
-        let mut chosen = filter_chain(pairs, &filters);
+        // Once the attempt budget is spent, places it cannot open are out of reach: they
+        // must not take part in the uptime bar or key preference, or they would hide
+        // candidates on places already paid for (found by the key-pool property).
+        let filter_input: &[Pair] = if state.walk.charged >= self.policy.attempts_max {
+            scratch.reachable.clear();
+            scratch.reachable.extend(pairs.iter().map(|p| {
+                let mut q = *p;
+                q.tried |= !state
+                    .walk
+                    .used
+                    .contains(&(state.routes[p.route].provider, p.region));
+                q
+            }));
+            &scratch.reachable
+        } else {
+            pairs
+        };
+        let chosen = &mut scratch.chosen;
+        filter_chain_into(filter_input, &filters, chosen);
         // Alternate credentials on the current (provider, region) come first: they are free.
         let current = state.walk.current_route;
-        chosen.sort_by_key(|i| (Some(pairs[*i].route) != current, pairs[*i].route));
+        let current_first = |i: &usize| (Some(pairs[*i].route) != current, pairs[*i].route);
+        // Usually already in that order (pairs come in route order): skip the sort then;
+        // the sort is stable, so skipping it changes nothing.
+        if !chosen.is_sorted_by_key(current_first) {
+            chosen.sort_by_key(current_first);
+        }
         let place = |i: usize| (state.routes[pairs[i].route].provider, pairs[i].region);
         let mut charged = state.walk.charged;
         let mut charges = Vec::new();
@@ -888,8 +943,11 @@ impl Gateway {
             self.shared_cursor = self.shared_cursor.wrapping_add(1);
         }
         let deadline = now + self.policy.attempt_timeout;
-        self.timers
-            .insert((deadline, TimerReason::AttemptDeadline(attempt_id)));
+        debug_assert!(
+            self.deadlines.back().is_none_or(|(d, _)| *d <= deadline),
+            "deadlines are queued in order"
+        );
+        self.deadlines.push_back((deadline, attempt_id));
         self.in_flight.insert(
             attempt_id,
             InFlight {
@@ -1267,10 +1325,9 @@ impl Gateway {
     fn check_invariants(&self) {
         if cfg!(debug_assertions) {
             self.health.check_invariants(self.cap());
-            for (id, flight) in &self.in_flight {
+            for (id, flight) in self.in_flight.iter() {
                 debug_assert!(
-                    self.timers
-                        .contains(&(flight.deadline, TimerReason::AttemptDeadline(*id))),
+                    self.deadlines.contains(&(flight.deadline, AttemptId(id))),
                     "every in-flight attempt has a deadline"
                 );
             }

@@ -191,13 +191,12 @@ impl Health {
             Some(i) => found[i],
             None => self.entries.get(&(key, suspension_scope)),
         };
-        if let Some(e) = suspension {
-            if e.suspended_until > now {
-                return Some(Block::Suspended(e.suspended_until));
-            }
-        }
+        // The latest end blocks longest; report it so Retry-After and waits are not too
+        // short (a suspension does not hide a later cooldown, nor the reverse).
+        let mut block = suspension
+            .filter(|e| e.suspended_until > now)
+            .map(|e| Block::Suspended(e.suspended_until));
         let active = |until: Instant| until > now || (never_expire && until > Instant::ZERO);
-        let mut block = None;
         for e in found.iter().flatten() {
             // The latest end blocks longest; report it so waits are not too short.
             if active(e.cooling_until)
@@ -226,13 +225,12 @@ impl Health {
         if self.is_blacklisted(key, scopes) {
             return Some(Block::Blacklisted);
         }
-        if let Some(e) = self.entries.get(&(key, suspension_scope)) {
-            if e.suspended_until > now {
-                return Some(Block::Suspended(e.suspended_until));
-            }
-        }
+        let mut block = self
+            .entries
+            .get(&(key, suspension_scope))
+            .filter(|e| e.suspended_until > now)
+            .map(|e| Block::Suspended(e.suspended_until));
         let active = |until: Instant| until > now || (never_expire && until > Instant::ZERO);
-        let mut block = None;
         for scope in scopes {
             let Some(e) = self.entries.get(&(key, *scope)) else {
                 continue;

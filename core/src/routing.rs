@@ -70,7 +70,21 @@ pub struct Filters<'a> {
 /// order the reference policy prescribes (or the order a regression knob puts back), and
 /// returns the surviving pair indices in routing order.
 pub fn filter_chain(pairs: &[Pair], f: &Filters<'_>) -> Vec<usize> {
-    let untried: Vec<usize> = (0..pairs.len()).filter(|i| !pairs[*i].tried).collect();
+    let mut out = Vec::new();
+    filter_chain_into(pairs, f, &mut out);
+    out
+}
+
+/// [`filter_chain`] into a caller's buffer (cleared first), so that a decision need not
+/// allocate; each filter narrows the one set in place.
+pub fn filter_chain_into(pairs: &[Pair], f: &Filters<'_>, out: &mut Vec<usize>) {
+    out.clear();
+    out.extend((0..pairs.len()).filter(|i| !pairs[*i].tried));
+    let untried = std::mem::take(out);
+    *out = filter_untried(pairs, f, untried);
+}
+
+fn filter_untried(pairs: &[Pair], f: &Filters<'_>, untried: Vec<usize>) -> Vec<usize> {
     let available = |set: &[usize]| -> Vec<usize> {
         set.iter()
             .copied()
@@ -93,7 +107,8 @@ pub fn filter_chain(pairs: &[Pair], f: &Filters<'_>) -> Vec<usize> {
         };
         return uptime_filter(pairs, set, f);
     }
-    let avail = available(&untried);
+    let mut avail = untried;
+    avail.retain(|i| pairs[*i].block.is_none());
     if hybrid && (f.has)(Regression::PreferKeysBeforeUptimeFilter) {
         let keyed = prefer_keyed(pairs, avail, f);
         return uptime_filter(pairs, keyed, f);
@@ -109,11 +124,11 @@ pub fn filter_chain(pairs: &[Pair], f: &Filters<'_>) -> Vec<usize> {
 /// Drops routes below the uptime bar when some route in the set is at or above it.
 fn uptime_filter(pairs: &[Pair], set: Vec<usize>, f: &Filters<'_>) -> Vec<usize> {
     let above = |i: &usize| (f.uptime_bp)(pairs[*i].route) >= f.uptime_bar_bp;
+    let mut set = set;
     if set.iter().any(above) {
-        set.into_iter().filter(above).collect()
-    } else {
-        set
+        set.retain(above);
     }
+    set
 }
 
 /// Hybrid mode: keep org-keyed candidates when there is any.
@@ -129,11 +144,11 @@ fn prefer_keyed(pairs: &[Pair], set: Vec<usize>, f: &Filters<'_>) -> Vec<usize> 
         }
         return set;
     }
+    let mut set = set;
     if set.iter().any(|i| pairs[*i].org) {
-        set.into_iter().filter(|i| pairs[*i].org).collect()
-    } else {
-        set
+        set.retain(|i| pairs[*i].org);
     }
+    set
 }
 
 /// Whether a pooled credential of `source` may go to a project of `mode`.

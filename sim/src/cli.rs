@@ -93,6 +93,13 @@ enum Command {
         /// A scenario file or a directory.
         path: PathBuf,
     },
+    /// Measure the headline performance figures (decision cost, engine speed, 1 h of
+    /// traffic, library × 1,000 seeds, memory under a model-name flood) in one table.
+    Bench {
+        /// Fewer repetitions: a rough table in a few seconds.
+        #[arg(long)]
+        quick: bool,
+    },
     /// The detection matrix: which invariants catch each regression knob.
     Matrix {
         /// The incident directory.
@@ -154,6 +161,10 @@ pub fn main() -> ExitCode {
             swarm,
             seeds,
         } => matrix(&incidents, &swarm, seeds),
+        Command::Bench { quick } => {
+            print!("{}", crate::bench::headline(quick));
+            0
+        }
     };
     ExitCode::from(code)
 }

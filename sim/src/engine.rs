@@ -11,7 +11,7 @@ use gatesim_core::{
     RegionId, Request, RequestId, Scope,
 };
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use thiserror::Error;
 use tracing::{debug, debug_span};
 
@@ -99,13 +99,71 @@ pub struct FinalState {
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Item {
     FaultEdge(usize, bool),
-    Answer(u64),
+    Answer(usize),
     Arrival(usize),
 }
 
 /// Runs a world with a seed.
 pub fn run(world: &World, options: RunOptions) -> Result<Run, EngineError> {
-    Engine::new(world, options)?.run_to_end()
+    Engine::new(world, options, None)?.run_to_end()
+}
+
+/// Runs a world with a seed, without a trace and without keeping per-request outputs:
+/// `on_response` sees each client answer as it is made, and the returned run's
+/// `responses`, `arrivals` and `final_state.key_uptime_bp` are empty. Memory stays
+/// bounded by the requests in flight and the gateway's caps however long the run (soak
+/// runs, the model-name flood benchmark); everything else is as [`run`] with
+/// `record: false`.
+pub fn run_streaming(
+    world: &World,
+    seed: u64,
+    on_response: &mut dyn FnMut(RequestId, Instant, &ClientResponse),
+) -> Result<Run, EngineError> {
+    let options = RunOptions {
+        seed,
+        record: false,
+    };
+    Engine::new(world, options, Some(on_response))?.run_to_end()
+}
+
+/// Where a streaming run hands each client answer.
+type ResponseSink<'a> = dyn FnMut(RequestId, Instant, &ClientResponse) + 'a;
+
+/// Values keyed by consecutive ids (attempts are dispatched in id order), held in a
+/// window from the oldest live id: O(1) insert and remove without a tree.
+#[derive(Debug)]
+struct Window<T> {
+    base: u64,
+    slots: VecDeque<Option<T>>,
+}
+
+impl<T> Window<T> {
+    fn new() -> Window<T> {
+        Window {
+            base: 0,
+            slots: VecDeque::new(),
+        }
+    }
+    fn insert(&mut self, id: u64, value: T) {
+        if self.slots.is_empty() {
+            self.base = id;
+        }
+        assert!(id >= self.base, "window ids only grow");
+        let at = (id - self.base) as usize;
+        while self.slots.len() <= at {
+            self.slots.push_back(None);
+        }
+        self.slots[at] = Some(value);
+    }
+    fn remove(&mut self, id: u64) -> Option<T> {
+        let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        let value = self.slots.get_mut(at)?.take();
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        value
+    }
 }
 
 struct Engine<'w> {
@@ -117,11 +175,18 @@ struct Engine<'w> {
     seq: u64,
     /// Heap items that are not fault edges (the run ends when none is left).
     live_items: usize,
-    answer_seq: u64,
-    answers: BTreeMap<u64, Planned>,
-    /// Attempts in flight: dispatch deadline, planned cause.
-    pending: BTreeMap<AttemptId, (Instant, Cause)>,
-    arrivals: Vec<(Instant, Request)>,
+    /// Planned answers not yet delivered, by slot (freed slots are reused, so a slow
+    /// answer far in the future does not hold a growing window open).
+    answers: Vec<Option<Planned>>,
+    answers_free: Vec<usize>,
+    /// Attempts in flight, by attempt id: the cause planned for them.
+    pending: Window<Cause>,
+    arrivals: workload::Stream<'w>,
+    /// The next arrival, already drawn from the stream and scheduled.
+    next_arrival: Option<(Instant, Request)>,
+    arrivals_total: usize,
+    /// Streaming runs hand answers here instead of keeping them.
+    on_response: Option<&'w mut ResponseSink<'w>>,
     trace: Trace,
     names: Names,
     responses: Vec<(RequestId, Instant, ClientResponse)>,
@@ -134,7 +199,11 @@ struct Engine<'w> {
 }
 
 impl<'w> Engine<'w> {
-    fn new(world: &'w World, options: RunOptions) -> Result<Engine<'w>, EngineError> {
+    fn new(
+        world: &'w World,
+        options: RunOptions,
+        on_response: Option<&'w mut ResponseSink<'w>>,
+    ) -> Result<Engine<'w>, EngineError> {
         let policy: Policy = world.policy.clone();
         let mut gateway = Gateway::new(world.catalog.clone(), policy)?;
         // Core events only ever reach the trace: without one, the gateway need not make them.
@@ -159,7 +228,14 @@ impl<'w> Engine<'w> {
                 providers.insert((ProviderId(pi as u32), *r), fp);
             }
         }
-        let arrivals = workload::resolve(&world.workload, options.seed);
+        let mut arrivals = workload::Stream::new(&world.workload, options.seed);
+        let arrivals_total = arrivals.remaining();
+        let next_arrival = arrivals.next();
+        let kept = if on_response.is_some() {
+            0
+        } else {
+            arrivals_total
+        };
         let mut engine = Engine {
             world,
             options,
@@ -168,14 +244,17 @@ impl<'w> Engine<'w> {
             heap: BinaryHeap::new(),
             seq: 0,
             live_items: 0,
-            answer_seq: 0,
-            answers: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            answers: Vec::new(),
+            answers_free: Vec::new(),
+            pending: Window::new(),
             trace: Trace::default(),
             names: Names::new(world),
-            responses: Vec::with_capacity(arrivals.len()),
-            arrived_at: Vec::with_capacity(arrivals.len()),
+            responses: Vec::with_capacity(kept),
+            arrived_at: Vec::with_capacity(kept),
             arrivals,
+            next_arrival,
+            arrivals_total,
+            on_response,
             attempts: 0,
             tracked: 0,
             tracked_max: 0,
@@ -188,8 +267,7 @@ impl<'w> Engine<'w> {
                 engine.schedule(u, Item::FaultEdge(i, false));
             }
         }
-        if let Some((at, _)) = engine.arrivals.first() {
-            let at = *at;
+        if let Some((at, _)) = engine.next_arrival {
             engine.schedule(at, Item::Arrival(0));
         }
         Ok(engine)
@@ -210,7 +288,7 @@ impl<'w> Engine<'w> {
     }
 
     fn run_to_end(mut self) -> Result<Run, EngineError> {
-        let steps_max = 64 * self.arrivals.len() as u64 + 100_000;
+        let steps_max = 64 * self.arrivals_total as u64 + 100_000;
         let sim_time_max =
             Instant::ZERO + self.world.duration + gatesim_core::Duration::from_secs(24 * 3600);
         let mut steps = 0u64;
@@ -284,14 +362,12 @@ impl<'w> Engine<'w> {
         match item {
             Item::FaultEdge(fault, started) => self.record(Record::FaultEdge { fault, started }),
             Item::Arrival(i) => {
-                // Each arrival is submitted once: move its model name out instead of copying.
-                let spec = &mut self.arrivals[i].1;
-                let request = Request {
-                    model: std::mem::take(&mut spec.model),
-                    ..*spec
-                };
-                if i + 1 < self.arrivals.len() {
-                    let at = self.arrivals[i + 1].0;
+                let (_, request) = self
+                    .next_arrival
+                    .take()
+                    .expect("an arrival item is scheduled only for a drawn arrival");
+                self.next_arrival = self.arrivals.next();
+                if let Some((at, _)) = self.next_arrival {
                     self.schedule(at, Item::Arrival(i + 1));
                 }
                 if self.options.record {
@@ -312,7 +388,9 @@ impl<'w> Engine<'w> {
                 );
                 let id = self.gateway.submit(self.now, request);
                 debug!(t_ms = self.now.as_ms(), request = id.0, model = %model, "arrival");
-                self.arrived_at.push(self.now);
+                if self.on_response.is_none() {
+                    self.arrived_at.push(self.now);
+                }
                 if self.options.record {
                     let arrival = Arrival {
                         request: id,
@@ -329,10 +407,11 @@ impl<'w> Engine<'w> {
                 }
             }
             Item::Answer(key) => {
-                let Some(planned) = self.answers.remove(&key) else {
+                let Some(planned) = self.answers.get_mut(key).and_then(Option::take) else {
                     return;
                 };
-                let live = self.pending.remove(&planned.attempt);
+                self.answers_free.push(key);
+                let live = self.pending.remove(planned.attempt.0);
                 if live.is_some() {
                     let status = match &planned.response {
                         gatesim_core::Response::Http(a) => a.status,
@@ -353,7 +432,7 @@ impl<'w> Engine<'w> {
     /// An attempt whose deadline passed without an answer: record the ground truth of the
     /// timeout just before the gateway handles it.
     fn expire(&mut self, attempt: AttemptId) {
-        if let Some((_, planned)) = self.pending.remove(&attempt) {
+        if let Some(planned) = self.pending.remove(attempt.0) {
             let cause = if planned == Cause::OutageTimeout {
                 Cause::OutageTimeout
             } else {
@@ -392,8 +471,9 @@ impl<'w> Engine<'w> {
                         attempt = attempt.id.0
                     );
                     let _guard = span.enter();
-                    let deadline = self.now + self.world.policy.attempt_timeout;
-                    self.scopes_seen.insert((attempt.credential, attempt.scope));
+                    if self.on_response.is_none() {
+                        self.scopes_seen.insert((attempt.credential, attempt.scope));
+                    }
                     let place = (attempt.provider, attempt.region);
                     let planned = match self.providers.get_mut(&place) {
                         Some(p) => {
@@ -410,12 +490,19 @@ impl<'w> Engine<'w> {
                         ),
                         cause: Cause::OutageConnect,
                     });
-                    self.pending.insert(attempt.id, (deadline, planned.cause));
+                    self.pending.insert(attempt.id.0, planned.cause);
                     self.record(Record::Dispatched(attempt));
                     let at = planned.at;
-                    self.answer_seq += 1;
-                    let key = self.answer_seq;
-                    self.answers.insert(key, planned);
+                    let key = match self.answers_free.pop() {
+                        Some(free) => {
+                            self.answers[free] = Some(planned);
+                            free
+                        }
+                        None => {
+                            self.answers.push(Some(planned));
+                            self.answers.len() - 1
+                        }
+                    };
                     self.schedule(at, Item::Answer(key));
                 }
                 Action::Respond(request, response) => {
@@ -432,7 +519,10 @@ impl<'w> Engine<'w> {
                             response: response.clone(),
                         });
                     }
-                    self.responses.push((request, self.now, response));
+                    match self.on_response.as_mut() {
+                        Some(sink) => sink(request, self.now, &response),
+                        None => self.responses.push((request, self.now, response)),
+                    }
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! of every decision; the [`check`] module verifies the invariants of `spec/invariants.md`
 //! on it, independently of the core's own bookkeeping.
 
+pub mod bench;
 pub mod build;
 pub mod check;
 pub mod cli;

@@ -96,15 +96,17 @@ impl Trace {
 
     /// FNV-1a over the rendered text lines: equal hashes ⇔ byte-identical traces.
     pub fn hash(&self, names: &Names) -> u64 {
+        // FNV-1a folds byte by byte, so hashing line by line equals hashing the whole text
+        // without holding it.
         let mut line = String::new();
-        let mut bytes = Vec::new();
+        let mut hash = fnv1a(&[]);
         for e in &self.entries {
             line.clear();
             names.render(e, &mut line);
-            bytes.extend_from_slice(line.as_bytes());
-            bytes.push(b'\n');
+            line.push('\n');
+            hash = fnv1a_continue(hash, line.as_bytes());
         }
-        fnv1a(&bytes)
+        hash
     }
 
     /// The trace as text, one line per record.
@@ -128,8 +130,17 @@ impl Trace {
     }
 }
 
+/// Continues an FNV-1a hash (as [`fnv1a`] computes it) over more bytes.
+fn fnv1a_continue(mut hash: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
 /// Names for rendering ids: from the world's catalog, plus model names seen in requests.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names {
     providers: Vec<String>,
     regions: Vec<String>,

@@ -14,28 +14,214 @@ pub const ARRIVALS_MAX: usize = 5_000_000;
 /// Every arrival of a workload, in time order (ties keep list order, explicit requests
 /// first, then generators in order). Each generator draws from its own sub-stream.
 pub fn resolve(workload: &Workload, root_seed: u64) -> Vec<(Instant, Request)> {
-    let mut out: Vec<(Instant, Request)> = workload
-        .requests
-        .iter()
-        .map(|r| (r.at, request(r, 0)))
-        .collect();
-    let mut custom = 0u64;
-    for (i, g) in workload.generators.iter().enumerate() {
-        let mut rng = seed::stream(root_seed, &format!("workload/{i}"));
-        generate(g, &mut rng, &mut custom, &mut out);
+    Stream::new(workload, root_seed).collect()
+}
+
+/// The arrivals of [`resolve`], in the same order, generated as they are consumed: a run
+/// holds one pending burst per generator instead of every request of the workload.
+///
+/// Generators are merged by time (ties: explicit requests first, then generators in
+/// order), which is the order a stable sort of their concatenation gives because each
+/// generator's times never decrease. A counting pass over each generator's sub-stream
+/// first fixes what a whole list would need up front: the total (for step bounds), the
+/// share of [`ARRIVALS_MAX`] each generator gets, and where each one's custom model
+/// names start numbering.
+#[derive(Debug)]
+pub struct Stream<'w> {
+    explicit: std::iter::Peekable<std::vec::IntoIter<(Instant, Request)>>,
+    generators: Vec<GenState<'w>>,
+    /// Arrivals yielded so far (the body digest's position).
+    yielded: u64,
+    total: usize,
+}
+
+impl<'w> Stream<'w> {
+    /// The arrivals of `workload` for `root_seed`.
+    pub fn new(workload: &'w Workload, root_seed: u64) -> Stream<'w> {
+        let mut explicit: Vec<(Instant, Request)> = workload
+            .requests
+            .iter()
+            .take(ARRIVALS_MAX)
+            .map(|r| (r.at, request(r, 0)))
+            .collect();
+        explicit.sort_by_key(|(at, _)| *at);
+        let mut total = explicit.len();
+        let mut custom = 0u64;
+        let mut generators = Vec::with_capacity(workload.generators.len());
+        for (i, g) in workload.generators.iter().enumerate() {
+            let rng = seed::stream(root_seed, &format!("workload/{i}"));
+            let limit = ARRIVALS_MAX - total;
+            let mut counter = GenState::new(g, rng.clone(), limit, custom);
+            let (count, customs) = counter.count();
+            generators.push(GenState::new(g, rng, count, custom));
+            total += count;
+            custom += customs;
+        }
+        Stream {
+            explicit: explicit.into_iter().peekable(),
+            generators,
+            yielded: 0,
+            total,
+        }
     }
-    out.truncate(ARRIVALS_MAX);
-    out.sort_by_key(|(at, _)| *at);
-    for (n, (_, r)) in out.iter_mut().enumerate() {
-        r.body_digest = fnv1a(
-            &[
-                (n as u64).to_le_bytes(),
-                u64::from(r.body_bytes).to_le_bytes(),
-            ]
-            .concat(),
-        );
+
+    /// Arrivals not yet yielded.
+    pub fn remaining(&self) -> usize {
+        self.total - self.yielded as usize
     }
-    out
+}
+
+impl Iterator for Stream<'_> {
+    type Item = (Instant, Request);
+
+    fn next(&mut self) -> Option<(Instant, Request)> {
+        // The earliest head; on a tie the first source (explicit, then generator order).
+        let mut best: Option<(Instant, usize)> = self.explicit.peek().map(|(at, _)| (*at, 0));
+        for (i, g) in self.generators.iter_mut().enumerate() {
+            if let Some(at) = g.peek_at() {
+                if best.is_none_or(|(b, _)| at < b) {
+                    best = Some((at, i + 1));
+                }
+            }
+        }
+        let (_, source) = best?;
+        let (at, mut r) = if source == 0 {
+            self.explicit.next()?
+        } else {
+            self.generators[source - 1].pop()?
+        };
+        // Position then size, little-endian, on the stack (no allocation per arrival).
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.yielded.to_le_bytes());
+        bytes[8..].copy_from_slice(&u64::from(r.body_bytes).to_le_bytes());
+        r.body_digest = fnv1a(&bytes);
+        self.yielded += 1;
+        Some((at, r))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining(), Some(self.remaining()))
+    }
+}
+
+/// One generator's position in its sub-stream.
+#[derive(Debug)]
+struct GenState<'w> {
+    g: &'w Generator,
+    rng: ChaCha8Rng,
+    t_us: u64,
+    /// Arrivals it may still yield (its share of the cap).
+    left: usize,
+    /// The last custom model number handed out.
+    custom: u64,
+    burst: std::collections::VecDeque<(Instant, Request)>,
+    done: bool,
+}
+
+impl<'w> GenState<'w> {
+    fn new(g: &'w Generator, rng: ChaCha8Rng, left: usize, custom: u64) -> GenState<'w> {
+        let usable = g.rate_milli_per_s > 0 && g.mix.iter().any(|(w, _)| *w > 0);
+        GenState {
+            g,
+            rng,
+            t_us: g.from.as_ms() * 1000,
+            left,
+            custom,
+            burst: std::collections::VecDeque::new(),
+            done: !usable,
+        }
+    }
+
+    fn burst_size(&self) -> u32 {
+        match self.g.arrivals {
+            Arrivals::Poisson => 1,
+            Arrivals::Bursts { size } => size.max(1),
+        }
+    }
+
+    /// Draws the next burst's time and, per request, its template and custom-name draw,
+    /// passing each to `each`; `false` when the generator has ended.
+    fn draw_burst(&mut self, mut each: impl FnMut(&mut Self, u64, usize, bool)) -> bool {
+        if self.done || self.left == 0 {
+            self.done = true;
+            return false;
+        }
+        let g = self.g;
+        let burst = self.burst_size();
+        let total_weight: u64 = g.mix.iter().map(|(w, _)| u64::from(*w)).sum();
+        // Mean gap between arrivals (or bursts) in microseconds.
+        let mean_gap_us = 1_000_000_000 * u64::from(burst) / g.rate_milli_per_s;
+        self.t_us += exponential_us(&mut self.rng, mean_gap_us);
+        if self.t_us >= g.until.as_ms() * 1000 {
+            self.done = true;
+            return false;
+        }
+        for _ in 0..burst {
+            let mut pick = self.rng.random_range(0..total_weight);
+            let spec = g
+                .mix
+                .iter()
+                .position(|(w, _)| {
+                    let hit = pick < u64::from(*w);
+                    pick = pick.saturating_sub(u64::from(*w));
+                    hit
+                })
+                .unwrap_or(0);
+            let custom =
+                g.custom_model_bp > 0 && self.rng.random_range(0..10_000) < g.custom_model_bp;
+            let t_us = self.t_us;
+            each(self, t_us, spec, custom);
+        }
+        true
+    }
+
+    /// Arrivals and custom names the generator yields within its share (counting pass).
+    fn count(&mut self) -> (usize, u64) {
+        let (mut count, mut customs) = (0usize, 0u64);
+        let limit = self.left;
+        while self.draw_burst(|_, _, _, custom| {
+            if count < limit {
+                count += 1;
+                customs += u64::from(custom);
+            }
+        }) {
+            if count >= limit {
+                break;
+            }
+        }
+        (count, customs)
+    }
+
+    fn fill(&mut self) {
+        while self.burst.is_empty() {
+            let drew = self.draw_burst(|s, t_us, spec, custom| {
+                if s.left == 0 {
+                    return;
+                }
+                s.left -= 1;
+                let mut r = request(&s.g.mix[spec].1, 0);
+                r.project = s.g.project;
+                if custom {
+                    s.custom += 1;
+                    r.model = format!("custom-model-{}", s.custom);
+                }
+                s.burst.push_back((Instant(t_us / 1000), r));
+            });
+            if !drew {
+                return;
+            }
+        }
+    }
+
+    fn peek_at(&mut self) -> Option<Instant> {
+        self.fill();
+        self.burst.front().map(|(at, _)| *at)
+    }
+
+    fn pop(&mut self) -> Option<(Instant, Request)> {
+        self.fill();
+        self.burst.pop_front()
+    }
 }
 
 fn request(spec: &RequestSpec, _salt: u64) -> Request {
@@ -48,54 +234,6 @@ fn request(spec: &RequestSpec, _salt: u64) -> Request {
         iterations: spec.agentic_iterations.max(1),
         body_bytes: spec.body_bytes,
         body_digest: 0,
-    }
-}
-
-fn generate(
-    g: &Generator,
-    rng: &mut ChaCha8Rng,
-    custom: &mut u64,
-    out: &mut Vec<(Instant, Request)>,
-) {
-    if g.rate_milli_per_s == 0 || g.mix.is_empty() {
-        return;
-    }
-    let total_weight: u64 = g.mix.iter().map(|(w, _)| u64::from(*w)).sum();
-    if total_weight == 0 {
-        return;
-    }
-    let burst = match g.arrivals {
-        Arrivals::Poisson => 1,
-        Arrivals::Bursts { size } => size.max(1),
-    };
-    // Mean gap between arrivals (or bursts) in microseconds.
-    let mean_gap_us = 1_000_000_000 * u64::from(burst) / g.rate_milli_per_s;
-    let mut t_us = g.from.as_ms() * 1000;
-    let end_us = g.until.as_ms() * 1000;
-    loop {
-        t_us += exponential_us(rng, mean_gap_us);
-        if t_us >= end_us || out.len() >= ARRIVALS_MAX {
-            return;
-        }
-        for _ in 0..burst {
-            let mut pick = rng.random_range(0..total_weight);
-            let spec = g
-                .mix
-                .iter()
-                .find(|(w, _)| {
-                    let hit = pick < u64::from(*w);
-                    pick = pick.saturating_sub(u64::from(*w));
-                    hit
-                })
-                .map_or(&g.mix[0].1, |(_, s)| s);
-            let mut r = request(spec, 0);
-            r.project = g.project;
-            if g.custom_model_bp > 0 && rng.random_range(0..10_000) < g.custom_model_bp {
-                *custom += 1;
-                r.model = format!("custom-model-{custom}");
-            }
-            out.push((Instant(t_us / 1000), r));
-        }
     }
 }
 

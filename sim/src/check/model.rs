@@ -216,17 +216,14 @@ impl<'w> Model<'w> {
             if self.blacklisted(p.sent) {
                 continue;
             }
+            // A pair is unusable until its latest block ends.
             let susp = self.suspended_until(p.sent, p.upstream_scope);
-            let end = if susp > t {
-                susp
-            } else {
-                let c = self.cooling_until(p.sent, p.scope, p.region);
-                if c <= t {
-                    continue;
-                }
-                cooling = true;
-                c
-            };
+            let c = self.cooling_until(p.sent, p.scope, p.region);
+            let end = susp.max(c);
+            if end <= t {
+                continue;
+            }
+            cooling |= c > susp;
             soonest = Some(soonest.map_or(end, |s| s.min(end)));
         }
         soonest.map(|s| (s, cooling))
@@ -308,7 +305,6 @@ impl<'w> Model<'w> {
             return false;
         }
         let region_hit = |r: &Option<RegionId>| r.is_none_or(|r| r == p.region);
-        let model_hit = |m: &str| Scope::of(m) == p.scope || Scope::of(m) == p.upstream_scope;
         !self
             .world
             .faults
@@ -318,9 +314,9 @@ impl<'w> Model<'w> {
             .any(|f| match &f.kind {
                 FaultKind::KeyInvalid { credential, .. }
                 | FaultKind::KeyRevoked { credential, .. } => *credential == p.sent,
-                FaultKind::RateLimit {
-                    credential, model, ..
-                } => *credential == p.sent && model.as_deref().is_none_or(model_hit),
+                // A 429 cools (key, model) on every route of the model, whichever upstream
+                // name the limit is about: any rate limit on the key can touch the pair.
+                FaultKind::RateLimit { credential, .. } => *credential == p.sent,
                 FaultKind::ModelUnsupported {
                     credential,
                     upstream,
