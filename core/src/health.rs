@@ -193,24 +193,10 @@ impl Health {
         };
         // The latest end blocks longest; report it so Retry-After and waits are not too
         // short (a suspension does not hide a later cooldown, nor the reverse).
-        let mut block = suspension
+        let block = suspension
             .filter(|e| e.suspended_until > now)
             .map(|e| Block::Suspended(e.suspended_until));
-        let active = |until: Instant| until > now || (never_expire && until > Instant::ZERO);
-        for e in found.iter().flatten() {
-            // The latest end blocks longest; report it so waits are not too short.
-            if active(e.cooling_until)
-                && block.is_none_or(|b: Block| b.ends() < Some(e.cooling_until))
-            {
-                block = Some(Block::Cooling(e.cooling_until));
-            }
-            if active(e.unhealthy_until)
-                && block.is_none_or(|b: Block| b.ends() < Some(e.unhealthy_until))
-            {
-                block = Some(Block::Unhealthy(e.unhealthy_until));
-            }
-        }
-        block
+        latest_block(block, found.iter().flatten().copied(), now, never_expire)
     }
 
     /// [`block`](Self::block) for more scopes than its fast path holds.
@@ -225,29 +211,15 @@ impl Health {
         if self.is_blacklisted(key, scopes) {
             return Some(Block::Blacklisted);
         }
-        let mut block = self
+        let block = self
             .entries
             .get(&(key, suspension_scope))
             .filter(|e| e.suspended_until > now)
             .map(|e| Block::Suspended(e.suspended_until));
-        let active = |until: Instant| until > now || (never_expire && until > Instant::ZERO);
-        for scope in scopes {
-            let Some(e) = self.entries.get(&(key, *scope)) else {
-                continue;
-            };
-            // The latest end blocks longest; report it so waits are not too short.
-            if active(e.cooling_until)
-                && block.is_none_or(|b: Block| b.ends() < Some(e.cooling_until))
-            {
-                block = Some(Block::Cooling(e.cooling_until));
-            }
-            if active(e.unhealthy_until)
-                && block.is_none_or(|b: Block| b.ends() < Some(e.unhealthy_until))
-            {
-                block = Some(Block::Unhealthy(e.unhealthy_until));
-            }
-        }
-        block
+        let entries = scopes
+            .iter()
+            .filter_map(|scope| self.entries.get(&(key, *scope)));
+        latest_block(block, entries, now, never_expire)
     }
 
     /// The entry of (credential, scope), if tracked.
@@ -321,6 +293,27 @@ impl Health {
             );
         }
     }
+}
+
+/// The block among `block` and the entries' cooldowns and unhealthy periods that ends
+/// last: the one that keeps the credential out longest, so waits are not too short. With
+/// `never_expire` (regression `keypool-states`) a cooldown that has passed still counts.
+fn latest_block<'a>(
+    mut block: Option<Block>,
+    entries: impl Iterator<Item = &'a Entry>,
+    now: Instant,
+    never_expire: bool,
+) -> Option<Block> {
+    let active = |until: Instant| until > now || (never_expire && until > Instant::ZERO);
+    for e in entries {
+        if active(e.cooling_until) && block.is_none_or(|b| b.ends() < Some(e.cooling_until)) {
+            block = Some(Block::Cooling(e.cooling_until));
+        }
+        if active(e.unhealthy_until) && block.is_none_or(|b| b.ends() < Some(e.unhealthy_until)) {
+            block = Some(Block::Unhealthy(e.unhealthy_until));
+        }
+    }
+    block
 }
 
 #[cfg(test)]
