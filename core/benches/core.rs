@@ -5,8 +5,7 @@
 
 use divan::{black_box, Bencher};
 use gatesim_core::{
-    Action, Catalog, Credential, Gateway, HttpAnswer, Instant, Mapping, Mode, Model, Policy,
-    Project, ProjectId, Provider, ProviderId, RegionId, Request, Response, Source, StreamProgress,
+    Action, Gateway, HttpAnswer, Instant, Policy, ProjectId, Request, Response, StreamProgress,
     TransportError,
 };
 
@@ -14,52 +13,8 @@ fn main() {
     divan::main();
 }
 
-/// Two providers in one region, each serving every model, `keys` org credentials each,
-/// one api-keys project: a decision looks at 2 routes × `keys` candidates.
-fn catalog(keys: usize, models: usize) -> Catalog {
-    let providers = (0..2)
-        .map(|p| Provider {
-            name: format!("provider-{p}"),
-            regions: vec![RegionId(0)],
-            accepts_any_model: false,
-        })
-        .collect();
-    let models = (0..models)
-        .map(|m| Model {
-            name: format!("model-{m}"),
-            served_by: (0..2)
-                .map(|p| Mapping {
-                    provider: ProviderId(p),
-                    region: RegionId(0),
-                    upstream: format!("model-{m}-upstream-{p}"),
-                })
-                .collect(),
-            alias_of: Vec::new(),
-        })
-        .collect();
-    let credentials = (0..2u32)
-        .flat_map(|p| {
-            (0..keys).map(move |k| Credential {
-                name: format!("p{p}-key-{k}"),
-                provider: ProviderId(p),
-                region: None,
-                source: Source::Org,
-                endpoint: None,
-            })
-        })
-        .collect();
-    Catalog {
-        regions: vec!["us-east".to_string()],
-        providers,
-        models,
-        credentials,
-        projects: vec![Project {
-            name: "api".to_string(),
-            mode: Mode::ApiKeys,
-        }],
-        epoch_unix_s: 1_767_225_600,
-    }
-}
+mod decision_catalog;
+use decision_catalog::decision_catalog as catalog;
 
 /// A gateway that has served one successful request per model (health entries and uptime
 /// histories exist), with nothing open.

@@ -18,9 +18,8 @@ use crate::scenario;
 use crate::swarm;
 use crate::world::{Arrivals, Generator, RequestSpec, Style, World};
 use gatesim_core::{
-    Action, Catalog, Credential, Duration, Gateway, HttpAnswer, Instant, Mapping, Mode, Model,
-    Policy, Project, ProjectId, Provider, ProviderId, RegionId, Request, RequestKind, Response,
-    Source,
+    Action, Duration, Gateway, HttpAnswer, Instant, Mode, Policy, ProjectId, Request, RequestKind,
+    Response, Source,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -77,53 +76,11 @@ pub fn flood_world(names: u64) -> World {
     b.build()
 }
 
+#[path = "../../core/benches/decision_catalog.rs"]
+mod decision_catalog;
 /// Two providers in one region, each serving every model, `keys` org credentials each, one
-/// api-keys project: a decision weighs 2 routes × `keys` candidates. The same shape as the
-/// `decision` benchmark of `gatesim-core`.
-pub fn decision_catalog(keys: usize, models: usize) -> Catalog {
-    let providers = (0..2)
-        .map(|p| Provider {
-            name: format!("provider-{p}"),
-            regions: vec![RegionId(0)],
-            accepts_any_model: false,
-        })
-        .collect();
-    let models = (0..models)
-        .map(|m| Model {
-            name: format!("model-{m}"),
-            served_by: (0..2)
-                .map(|p| Mapping {
-                    provider: ProviderId(p),
-                    region: RegionId(0),
-                    upstream: format!("model-{m}-upstream-{p}"),
-                })
-                .collect(),
-            alias_of: Vec::new(),
-        })
-        .collect();
-    let credentials = (0..2u32)
-        .flat_map(|p| {
-            (0..keys).map(move |k| Credential {
-                name: format!("p{p}-key-{k}"),
-                provider: ProviderId(p),
-                region: None,
-                source: Source::Org,
-                endpoint: None,
-            })
-        })
-        .collect();
-    Catalog {
-        regions: vec!["us-east".to_string()],
-        providers,
-        models,
-        credentials,
-        projects: vec![Project {
-            name: "api".to_string(),
-            mode: Mode::ApiKeys,
-        }],
-        epoch_unix_s: 1_767_225_600,
-    }
-}
+/// api-keys project: the shape of `gatesim-core`'s `decision` benchmark (one shared file).
+pub use decision_catalog::decision_catalog;
 
 /// Median wall nanoseconds of one routing decision (`submit` until its first attempt is
 /// dispatched) on [`decision_catalog`], in a warm, steady state: batches of 64 submits are
