@@ -209,15 +209,21 @@ impl<K: Ord + Hash + Copy, V> BoundedMap<K, V> {
         self.log.iter().filter_map(|record| self.current(*record))
     }
 
-    /// Rebuilds the log from the live entries (stale records dropped), still oldest first.
+    /// Drops the stale records from the log, in place (no sort, no new buffer): records
+    /// are appended in stamp order and every live entry has exactly one current record,
+    /// so what is left is the live entries, oldest write first.
     fn compact(&mut self) {
-        let mut live: Vec<(u64, u32)> = self
-            .index
-            .values()
-            .map(|slot| (self.slot(*slot).stamp, *slot))
-            .collect();
-        live.sort_unstable_by_key(|(stamp, _)| *stamp);
-        self.log = live.into();
+        let slots = &self.slots;
+        self.log.retain(|&(stamp, slot)| {
+            slots[slot as usize]
+                .as_ref()
+                .is_some_and(|s| s.stamp == stamp)
+        });
+        debug_assert_eq!(
+            self.log.len(),
+            self.index.len(),
+            "one current record per entry"
+        );
     }
 
     /// The oldest evictable entry; failing that (every entry busy), the oldest unpinned

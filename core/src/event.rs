@@ -36,7 +36,8 @@ pub struct Request {
     /// The project it belongs to.
     pub project: ProjectId,
     /// The model as the client named it: canonical, alias, `provider/model`, or custom.
-    pub model: String,
+    /// Shared, so that a workload hands out the same name without copying it.
+    pub model: Arc<str>,
     /// What it asks.
     pub kind: RequestKind,
     /// Whether the answer is streamed.
@@ -53,7 +54,7 @@ pub struct Request {
 
 impl Request {
     /// A plain chat request.
-    pub fn chat(project: ProjectId, model: impl Into<String>) -> Request {
+    pub fn chat(project: ProjectId, model: impl Into<Arc<str>>) -> Request {
         Request {
             project,
             model: model.into(),

@@ -10,6 +10,7 @@ use crate::response::{ClientResponse, HttpAnswer, Outcome, Response, StreamProgr
 use crate::routing::{filter_chain_into, Filters, Pair, Route};
 use crate::stats::{AttemptRecord, Stats};
 use crate::time::{Duration, Instant};
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use thiserror::Error;
@@ -68,10 +69,15 @@ pub struct Gateway {
     /// Endpoints of credentials, shared into attempts.
     endpoints: Vec<Option<Arc<str>>>,
     /// Redacted hints of credentials, formatted once.
-    hints: Vec<String>,
+    hints: Vec<Arc<str>>,
     health: Health,
     stats: Stats,
-    requests: IdWindow<RequestId, RequestState>,
+    requests: IdWindow<RequestId, Box<RequestState>>,
+    /// Boxes of finished requests, for reuse.
+    spare: Spare,
+    /// Per canonical model and project mode: its candidate pairs before health, filled on
+    /// first use (see [`pairs`](Gateway::pairs)).
+    candidates: Vec<[OnceCell<Arc<[Pair]>>; 3]>,
     in_flight: IdWindow<AttemptId, InFlight>,
     /// `CooldownWait` timers.
     timers: BTreeSet<(Instant, TimerReason)>,
@@ -100,9 +106,74 @@ struct Scratch {
     pairs: Vec<Pair>,
     /// The pairs as the filter chain sees them once the budget is spent.
     reachable: Vec<Pair>,
-    uptimes: Vec<u32>,
+    /// Each route's mapping uptime, read on first use (`u32::MAX`: not read yet).
+    uptimes: Vec<std::cell::Cell<u32>>,
     events: Vec<Event>,
     chosen: Vec<usize>,
+}
+
+/// Finished requests' states, kept for their allocations (the box and the walk, log and
+/// wait buffers), at most [`Spare::MAX`] of them. What they shared (routes, the model
+/// name) is let go when they are put back. A clone of the gateway starts with none.
+#[derive(Debug)]
+struct Spare {
+    // The boxes themselves are what is kept: the request window holds boxes.
+    #[allow(clippy::vec_box)]
+    boxes: Vec<Box<RequestState>>,
+    no_routes: Arc<[Route]>,
+    no_name: Arc<str>,
+}
+
+impl Default for Spare {
+    fn default() -> Spare {
+        Spare {
+            boxes: Vec::new(),
+            no_routes: Arc::from(Vec::new()),
+            no_name: Arc::from(""),
+        }
+    }
+}
+
+impl Clone for Spare {
+    fn clone(&self) -> Spare {
+        Spare::default()
+    }
+}
+
+impl Spare {
+    /// More than this many open requests finishing at once are simply freed.
+    const MAX: usize = 4096;
+
+    fn pop(&mut self) -> Box<RequestState> {
+        self.boxes.pop().unwrap_or_else(|| {
+            Box::new(RequestState {
+                request: Request::chat(crate::id::ProjectId(0), self.no_name.clone()),
+                mode: Mode::ApiKeys,
+                routes: self.no_routes.clone(),
+                is_alias: false,
+                canonical: None,
+                iteration: 1,
+                walk: Walk::default(),
+                log: Vec::new(),
+                attempts: 0,
+                in_flight: None,
+                waited: Duration::ZERO,
+                last_answer: None,
+                first_selected: None,
+                last_sent: None,
+                byok: None,
+                waits: Vec::new(),
+            })
+        })
+    }
+
+    fn push(&mut self, mut state: Box<RequestState>) {
+        if self.boxes.len() < Spare::MAX {
+            state.routes = self.no_routes.clone();
+            state.request.model = self.no_name.clone();
+            self.boxes.push(state);
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +189,9 @@ struct RequestState {
     /// Shared with the gateway's route table for canonical models (no copy per request).
     routes: Arc<[Route]>,
     is_alias: bool,
+    /// The canonical model whose shared routes these are (not for aliases, explicit
+    /// `provider/model` names or custom names): its candidates can come from the cache.
+    canonical: Option<ModelId>,
     iteration: u32,
     walk: Walk,
     log: Vec<AttemptRecord>,
@@ -163,12 +237,8 @@ impl Gateway {
                 let scope = Scope::of(&m.name);
                 m.served_by
                     .iter()
-                    .map(|s| Route {
-                        provider: s.provider,
-                        region: s.region,
-                        scope,
-                        upstream: Arc::from(s.upstream.as_str()),
-                        alias_scope: None,
+                    .map(|s| {
+                        Route::new(s.provider, s.region, scope, Arc::from(s.upstream.as_str()))
                     })
                     .collect()
             })
@@ -189,7 +259,12 @@ impl Gateway {
             .iter()
             .map(|c| c.endpoint.as_deref().map(Arc::from))
             .collect();
-        let hints = catalog.credentials.iter().map(|c| c.hint()).collect();
+        let hints = catalog
+            .credentials
+            .iter()
+            .map(|c| Arc::from(c.hint()))
+            .collect();
+        let candidates = catalog.models.iter().map(|_| Default::default()).collect();
         Ok(Gateway {
             hints,
             catalog,
@@ -201,6 +276,8 @@ impl Gateway {
             health: Health::default(),
             stats: Stats::default(),
             requests: IdWindow::default(),
+            spare: Spare::default(),
+            candidates,
             in_flight: IdWindow::default(),
             timers: BTreeSet::new(),
             deadlines: VecDeque::new(),
@@ -272,16 +349,34 @@ impl Gateway {
         let id = RequestId(self.next_request);
         self.next_request += 1;
         let mode = self.catalog.project(request.project).mode;
-        let (routes, is_alias) = self.resolve(&request);
+        let (routes, is_alias, canonical) = self.resolve(&request);
         let byok = request.byok;
-        let state = RequestState {
+        // A finished request's box and buffers are reused: no allocation, and the window
+        // moves a pointer rather than the whole state.
+        let mut state = self.spare.pop();
+        let (mut tried, mut used, mut log, mut waits) = (
+            std::mem::take(&mut state.walk.tried),
+            std::mem::take(&mut state.walk.used),
+            std::mem::take(&mut state.log),
+            std::mem::take(&mut state.waits),
+        );
+        tried.clear();
+        used.clear();
+        log.clear();
+        waits.clear();
+        *state = RequestState {
             request,
             mode,
             routes,
             is_alias,
+            canonical,
             iteration: 1,
-            walk: Walk::default(),
-            log: Vec::new(),
+            walk: Walk {
+                tried,
+                used,
+                ..Walk::default()
+            },
+            log,
             attempts: 0,
             in_flight: None,
             waited: Duration::ZERO,
@@ -289,7 +384,7 @@ impl Gateway {
             first_selected: None,
             last_sent: None,
             byok,
-            waits: Vec::new(),
+            waits,
         };
         self.requests.insert(id, state);
         self.step(now, id);
@@ -355,10 +450,11 @@ impl Gateway {
                 self.in_flight.remove(&a);
                 self.prune_deadlines();
             }
-            for at in state.waits {
+            for at in &state.waits {
                 self.timers
-                    .remove(&(at, TimerReason::CooldownWait(request)));
+                    .remove(&(*at, TimerReason::CooldownWait(request)));
             }
+            self.spare.push(state);
         }
     }
 
@@ -444,8 +540,8 @@ impl Gateway {
 
     /// Routes for a request: canonical model, alias (rotated per request), explicit
     /// `provider/model`, or a custom name for providers that accept any model.
-    fn resolve(&mut self, request: &Request) -> (Arc<[Route]>, bool) {
-        let name = request.model.as_str();
+    fn resolve(&mut self, request: &Request) -> (Arc<[Route]>, bool, Option<ModelId>) {
+        let name = &*request.model;
         if let Some(m) = self.catalog.model_by_name(name) {
             let model = self.catalog.model(m);
             if model.is_alias() {
@@ -462,9 +558,9 @@ impl Gateway {
                         r
                     }));
                 }
-                return (routes.into(), true);
+                return (routes.into(), true, None);
             }
-            return (self.routes[m.index()].clone(), false);
+            return (self.routes[m.index()].clone(), false, Some(m));
         }
         if let Some((provider, model)) = name.split_once('/') {
             if let Some(p) = self.catalog.provider_by_name(provider) {
@@ -474,12 +570,12 @@ impl Gateway {
                         .filter(|r| r.provider == p)
                         .cloned()
                         .collect();
-                    return (routes, false);
+                    return (routes, false, None);
                 }
-                return (self.custom_routes(model, Some(p)), false);
+                return (self.custom_routes(model, Some(p)), false, None);
             }
         }
-        (self.custom_routes(name, None), false)
+        (self.custom_routes(name, None), false, None)
     }
 
     fn custom_routes(&self, name: &str, only: Option<ProviderId>) -> Arc<[Route]> {
@@ -492,13 +588,7 @@ impl Gateway {
                 continue;
             }
             for region in &p.regions {
-                routes.push(Route {
-                    provider: id,
-                    region: *region,
-                    scope,
-                    upstream: upstream.clone(),
-                    alias_scope: None,
-                });
+                routes.push(Route::new(id, *region, scope, upstream.clone()));
             }
         }
         routes.into()
@@ -514,7 +604,11 @@ impl Gateway {
         request: RequestId,
     ) -> ([Scope; 3], usize) {
         let scope = self.scope_for(route, request);
-        let regional = scope.in_region(region);
+        let regional = if scope == route.scope && region == route.region {
+            route.regional_scope()
+        } else {
+            scope.in_region(region)
+        };
         if self.policy.has(Regression::UnscopedTransientHealth) {
             ([scope, regional, Scope::UNSCOPED], 3)
         } else {
@@ -554,7 +648,86 @@ impl Gateway {
     }
 
     /// Every candidate pair of a request, in route then pool order.
+    ///
+    /// Which pairs exist depends only on the routes, the project mode and the policy,
+    /// except for BYOK requests and two knobs (a pinned region, a shared cursor). So for
+    /// a canonical model the pairs are worked out once per mode by the general path below
+    /// and cached; each decision then only reads health and the walk for them.
     fn pairs(&self, now: Instant, id: RequestId, state: &RequestState, out: &mut Vec<Pair>) {
+        let cacheable = state.byok.is_none()
+            && !self.policy.has(Regression::RegionFromFirstKey)
+            && !self.policy.has(Regression::SharedWalkerCursor);
+        let Some(model) = state.canonical.filter(|_| cacheable) else {
+            self.pairs_uncached(now, id, state, out, false);
+            return;
+        };
+        let statics = self.candidates[model.index()][mode_index(state.mode)].get_or_init(|| {
+            let mut all = Vec::new();
+            self.pairs_uncached(now, id, state, &mut all, true);
+            all.into()
+        });
+        let mut current = None;
+        let (mut scopes, mut n, mut suspension) = ([Scope::UNSCOPED; 3], 0, Scope::UNSCOPED);
+        for p in statics.iter() {
+            if current != Some(p.route) {
+                current = Some(p.route);
+                let route = &state.routes[p.route];
+                suspension = self.suspension_scope(route);
+                (scopes, n) = self.read_scopes(route, p.region, id);
+            }
+            let source = self.catalog.credential(p.selected).source;
+            out.push(Pair {
+                tried: state.walk.tried.contains(&(p.route, p.health_key)),
+                block: self.candidate_block(
+                    now,
+                    state,
+                    p.health_key,
+                    source,
+                    &scopes[..n],
+                    suspension,
+                ),
+                ..*p
+            });
+        }
+    }
+
+    /// Why a candidate credential may not be used now, if it may not.
+    fn candidate_block(
+        &self,
+        now: Instant,
+        state: &RequestState,
+        health_key: KeyId,
+        source: Source,
+        scopes: &[Scope],
+        suspension: Scope,
+    ) -> Option<Block> {
+        if source == Source::Byok {
+            None
+        } else if state.request.kind == RequestKind::CountTokens {
+            self.health
+                .is_blacklisted(health_key, scopes)
+                .then_some(Block::Blacklisted)
+        } else {
+            self.health.block(
+                health_key,
+                scopes,
+                suspension,
+                now,
+                self.policy.has(Regression::CooldownNeverExpires),
+            )
+        }
+    }
+
+    /// [`pairs`](Gateway::pairs) worked out from the catalog; with `statics_only`, without
+    /// reading health or the walk (every pair untried and unblocked), for the cache.
+    fn pairs_uncached(
+        &self,
+        now: Instant,
+        id: RequestId,
+        state: &RequestState,
+        out: &mut Vec<Pair>,
+        statics_only: bool,
+    ) {
         let byok_only = state.byok;
         for (ri, route) in state.routes.iter().enumerate() {
             let pinned = match state.walk.pinned_region {
@@ -600,20 +773,19 @@ impl Gateway {
                 if health_key != key && out.iter().any(|p: &Pair| p.route == ri && p.sent == sent) {
                     continue;
                 }
-                let tried = state.walk.tried.contains(&(ri, health_key));
-                let block = if c.source == Source::Byok {
-                    None
-                } else if state.request.kind == RequestKind::CountTokens {
-                    self.health
-                        .is_blacklisted(health_key, &scopes[..n])
-                        .then_some(Block::Blacklisted)
+                let (tried, block) = if statics_only {
+                    (false, None)
                 } else {
-                    self.health.block(
-                        health_key,
-                        &scopes[..n],
-                        suspension,
-                        now,
-                        self.policy.has(Regression::CooldownNeverExpires),
+                    (
+                        state.walk.tried.contains(&(ri, health_key)),
+                        self.candidate_block(
+                            now,
+                            state,
+                            health_key,
+                            c.source,
+                            &scopes[..n],
+                            suspension,
+                        ),
                     )
                 };
                 out.push(Pair {
@@ -692,17 +864,28 @@ impl Gateway {
         }
         let has = |k: Regression| self.policy.has(k);
         // Each route's uptime once, not once per candidate credential.
-        scratch.uptimes.extend(state.routes.iter().map(|route| {
-            self.stats.mapping_uptime_bp(
+        // Each route's uptime once, not once per candidate credential, and only for routes
+        // the uptime bar actually looks at (routes with an available candidate).
+        scratch
+            .uptimes
+            .resize_with(state.routes.len(), || std::cell::Cell::new(u32::MAX));
+        let uptimes = &scratch.uptimes[..];
+        let uptime = |r: usize| {
+            let known = uptimes[r].get();
+            if known != u32::MAX {
+                return known;
+            }
+            let route = &state.routes[r];
+            let read = self.stats.mapping_uptime_bp(
                 route.provider,
                 route.region,
                 route.scope,
                 now,
                 &self.policy,
-            )
-        }));
-        let uptimes = &scratch.uptimes[..];
-        let uptime = |r: usize| uptimes[r];
+            );
+            uptimes[r].set(read);
+            read
+        };
         let provider_of = |r: usize| state.routes[r].provider;
         // Only the region-blind knob reads this list.
         let org_providers: Vec<ProviderId> = if has(Regression::KeyedAvailabilityIgnoresRegion) {
@@ -978,12 +1161,13 @@ impl Gateway {
                     && r.scope == attempt.scope
             })
             .cloned()
-            .unwrap_or(Route {
-                provider: attempt.provider,
-                region: attempt.region,
-                scope: attempt.scope,
-                upstream: attempt.upstream.clone(),
-                alias_scope: None,
+            .unwrap_or_else(|| {
+                Route::new(
+                    attempt.provider,
+                    attempt.region,
+                    attempt.scope,
+                    attempt.upstream.clone(),
+                )
             });
         let health_key = if self.policy.has(Regression::AttributeToSelectedKey) {
             attempt.selected
@@ -1107,6 +1291,8 @@ impl Gateway {
         let errors_scope =
             if self.policy.has(Regression::UnscopedTransientHealth) || unscoped_writes {
                 Scope::UNSCOPED
+            } else if model_scope == route.scope && attempt.region == route.region {
+                route.regional_scope()
             } else {
                 model_scope.in_region(attempt.region)
             };
@@ -1124,11 +1310,12 @@ impl Gateway {
             Class::Success if count_tokens => {
                 if policy.has(Regression::CountSuccessResumes) {
                     for scope in [model_scope, errors_scope, suspension_scope] {
-                        let (e, w) = self.health.write(now, key, scope, cap);
-                        e.cooling_until = Instant::ZERO;
-                        e.unhealthy_until = Instant::ZERO;
-                        e.suspended_until = Instant::ZERO;
-                        e.errors_consecutive = 0;
+                        let ((), w) = self.health.write(now, key, scope, cap, |e| {
+                            e.cooling_until = Instant::ZERO;
+                            e.unhealthy_until = Instant::ZERO;
+                            e.suspended_until = Instant::ZERO;
+                            e.errors_consecutive = 0;
+                        });
                         events.extend(evicted(w));
                         events.push(Event::Resumed {
                             credential: key,
@@ -1140,14 +1327,15 @@ impl Gateway {
             }
             Class::Auth => {
                 if policy.has(Regression::ScopedAuthBlacklist) || unscoped_writes {
-                    let (e, w) = self.health.write(now, key, model_scope, cap);
-                    e.blacklisted = true;
-                    e.history.push(
-                        now,
-                        false,
-                        policy.history_window,
-                        policy.history_entries_max,
-                    );
+                    let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
+                        e.blacklisted = true;
+                        e.history.push(
+                            now,
+                            false,
+                            policy.history_window,
+                            policy.history_entries_max,
+                        );
+                    });
                     events.extend(evicted(w));
                     events.push(Event::Blacklisted {
                         credential: key,
@@ -1156,13 +1344,14 @@ impl Gateway {
                     });
                 } else {
                     self.health.blacklist(key);
-                    let (e, w) = self.health.write(now, key, model_scope, cap);
-                    e.history.push(
-                        now,
-                        false,
-                        policy.history_window,
-                        policy.history_entries_max,
-                    );
+                    let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
+                        e.history.push(
+                            now,
+                            false,
+                            policy.history_window,
+                            policy.history_entries_max,
+                        );
+                    });
                     events.extend(evicted(w));
                     events.push(Event::Blacklisted {
                         credential: key,
@@ -1172,10 +1361,10 @@ impl Gateway {
                 }
             }
             Class::ModelUnsupported => {
-                let (e, w) = self.health.write(now, key, suspension_scope, cap);
-                let until = now + policy.suspension_for;
-                e.suspended_until = e.suspended_until.max(until);
-                let until = e.suspended_until;
+                let (until, w) = self.health.write(now, key, suspension_scope, cap, |e| {
+                    e.suspended_until = e.suspended_until.max(now + policy.suspension_for);
+                    e.suspended_until
+                });
                 events.extend(evicted(w));
                 events.push(Event::Suspended {
                     credential: key,
@@ -1183,33 +1372,35 @@ impl Gateway {
                     until,
                     attempt: attempt.id,
                 });
-                let (e, w) = self.health.write(now, key, model_scope, cap);
-                e.history.push(
-                    now,
-                    false,
-                    policy.history_window,
-                    policy.history_entries_max,
-                );
+                let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
+                    e.history.push(
+                        now,
+                        false,
+                        policy.history_window,
+                        policy.history_entries_max,
+                    );
+                });
                 events.extend(evicted(w));
             }
             Class::RateLimited { retry_after } => {
                 let hint = retry_after
                     .unwrap_or(policy.retry_after_default)
                     .min(policy.retry_after_cap);
-                let (e, w) = self.health.write(now, key, transient_scope, cap);
-                let proposed = now + hint;
-                e.cooling_until = if policy.has(Regression::LastWriterCooldown) {
-                    proposed
-                } else {
-                    e.cooling_until.max(proposed)
-                };
-                e.history.push(
-                    now,
-                    false,
-                    policy.history_window,
-                    policy.history_entries_max,
-                );
-                let until = e.cooling_until;
+                let (until, w) = self.health.write(now, key, transient_scope, cap, |e| {
+                    let proposed = now + hint;
+                    e.cooling_until = if policy.has(Regression::LastWriterCooldown) {
+                        proposed
+                    } else {
+                        e.cooling_until.max(proposed)
+                    };
+                    e.history.push(
+                        now,
+                        false,
+                        policy.history_window,
+                        policy.history_entries_max,
+                    );
+                    e.cooling_until
+                });
                 events.extend(evicted(w));
                 events.push(Event::CooledDown {
                     credential: key,
@@ -1219,22 +1410,25 @@ impl Gateway {
                 });
             }
             Class::Transient | Class::Network | Class::Timeout | Class::StreamInterrupted => {
-                let (e, w) = self.health.write(now, key, model_scope, cap);
-                e.history.push(
-                    now,
-                    false,
-                    policy.history_window,
-                    policy.history_entries_max,
-                );
+                let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
+                    e.history.push(
+                        now,
+                        false,
+                        policy.history_window,
+                        policy.history_entries_max,
+                    );
+                });
                 events.extend(evicted(w));
-                let (e, w) = self.health.write(now, key, errors_scope, cap);
-                e.errors_consecutive += 1;
-                let mut unhealthy = None;
-                if e.errors_consecutive >= policy.errors_consecutive_max {
-                    e.errors_consecutive = 0;
-                    e.unhealthy_until = e.unhealthy_until.max(now + policy.unhealthy_for);
-                    unhealthy = Some(e.unhealthy_until);
-                }
+                let (unhealthy, w) = self.health.write(now, key, errors_scope, cap, |e| {
+                    e.errors_consecutive += 1;
+                    if e.errors_consecutive >= policy.errors_consecutive_max {
+                        e.errors_consecutive = 0;
+                        e.unhealthy_until = e.unhealthy_until.max(now + policy.unhealthy_for);
+                        Some(e.unhealthy_until)
+                    } else {
+                        None
+                    }
+                });
                 events.extend(evicted(w));
                 if let Some(until) = unhealthy {
                     events.push(Event::MarkedUnhealthy {
@@ -1246,10 +1440,11 @@ impl Gateway {
                 }
             }
             Class::Success => {
-                let (e, w) = self.health.write(now, key, model_scope, cap);
-                e.errors_consecutive = 0;
-                e.history
-                    .push(now, true, policy.history_window, policy.history_entries_max);
+                let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
+                    e.errors_consecutive = 0;
+                    e.history
+                        .push(now, true, policy.history_window, policy.history_entries_max);
+                });
                 events.extend(evicted(w));
                 // A success resets the consecutive-error count of its region (no entry is
                 // created when there is nothing to reset).
@@ -1258,15 +1453,18 @@ impl Gateway {
                     .entry(key, errors_scope)
                     .is_some_and(|e| e.errors_consecutive > 0)
                 {
-                    let (e, w) = self.health.write(now, key, errors_scope, cap);
-                    e.errors_consecutive = 0;
+                    let ((), w) = self.health.write(now, key, errors_scope, cap, |e| {
+                        e.errors_consecutive = 0;
+                    });
                     events.extend(evicted(w));
                 }
                 if route.alias_scope.is_some() && policy.has(Regression::SuspendAliasNotUpstream) {
                     // The production bug: a sibling upstream's success lifts the alias-wide suspension.
-                    let (e, w) = self.health.write(now, key, suspension_scope, cap);
-                    let was = e.suspended_until > now;
-                    e.suspended_until = Instant::ZERO;
+                    let (was, w) = self.health.write(now, key, suspension_scope, cap, |e| {
+                        let was = e.suspended_until > now;
+                        e.suspended_until = Instant::ZERO;
+                        was
+                    });
                     events.extend(evicted(w));
                     if was {
                         events.push(Event::Resumed {
@@ -1319,6 +1517,7 @@ impl Gateway {
             hint: hint_key.map(|k| self.hints[k.index()].clone()),
             attempts: state.attempts,
         };
+        self.spare.push(state);
         self.actions.push_back(Action::Respond(id, response));
     }
 
@@ -1339,6 +1538,15 @@ impl Gateway {
                 );
             }
         }
+    }
+}
+
+/// The index of a project mode in per-mode tables.
+fn mode_index(mode: Mode) -> usize {
+    match mode {
+        Mode::ApiKeys => 0,
+        Mode::Credits => 1,
+        Mode::Hybrid => 2,
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::bounded::BoundedMap;
 use crate::id::{KeyId, Scope};
 use crate::time::{Duration, Instant};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 /// Why a credential may not be sent for a scope right now.
@@ -134,22 +134,40 @@ pub struct Written {
 /// All health state of a gateway.
 #[derive(Clone, Debug, Default)]
 pub struct Health {
-    blacklist: BTreeSet<KeyId>,
     entries: BoundedMap<(KeyId, Scope), Entry>,
-    /// Tracked entries per credential (indexed by `KeyId`): a credential with none and no
-    /// blacklist is unblocked without a single map lookup (most of a large pool).
-    entries_per_key: Vec<u32>,
+    /// Per credential, indexed by `KeyId`: read once per candidate before any map lookup.
+    keys: Vec<KeyHealth>,
     /// The `now` of the latest write, used to tell idle entries at eviction time.
     latest_write: Instant,
+}
+
+/// What is known about a credential as a whole, so that most health checks need no map
+/// lookup at all.
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyHealth {
+    /// Blacklisted for every scope.
+    blacklisted: bool,
+    /// Tracked (credential, scope) entries: with none, nothing blocks it.
+    entries: u32,
+    /// No entry of this credential has a cooldown, unhealthy period or suspension ending
+    /// after this instant: an upper bound, raised by every write (see
+    /// [`Health::write`]), so once `now` reaches it nothing time-bound blocks the key.
+    blocked_until: Instant,
+    /// Some entry of this credential was ever blacklisted on its scope (knobs only).
+    scoped_blacklist: bool,
 }
 
 impl Health {
     /// Whether the credential is blacklisted globally or on one of `scopes`.
     pub fn is_blacklisted(&self, key: KeyId, scopes: &[Scope]) -> bool {
-        self.blacklist.contains(&key)
-            || scopes
-                .iter()
-                .any(|s| self.entries.get(&(key, *s)).is_some_and(|e| e.blacklisted))
+        let Some(k) = self.keys.get(key.index()) else {
+            return false;
+        };
+        k.blacklisted
+            || (k.scoped_blacklist
+                && scopes
+                    .iter()
+                    .any(|s| self.entries.get(&(key, *s)).is_some_and(|e| e.blacklisted)))
     }
 
     /// The first block on `key` for the given health scopes and suspension scope, if any.
@@ -164,14 +182,12 @@ impl Health {
         now: Instant,
         never_expire: bool,
     ) -> Option<Block> {
-        if self.blacklist.contains(&key) {
+        let k = self.keys.get(key.index())?;
+        if k.blacklisted {
             return Some(Block::Blacklisted);
         }
-        if self
-            .entries_per_key
-            .get(key.index())
-            .is_none_or(|n| *n == 0)
-        {
+        // Nothing tracked, or nothing tracked that can still block: no lookup needed.
+        if k.entries == 0 || (now >= k.blocked_until && !k.scoped_blacklist && !never_expire) {
             return None;
         }
         // Each scope is looked up once and reused for the blacklist and block checks.
@@ -234,12 +250,21 @@ impl Health {
 
     /// Blacklists a credential for every scope.
     pub fn blacklist(&mut self, key: KeyId) {
-        self.blacklist.insert(key);
+        self.key_mut(key).blacklisted = true;
+    }
+
+    fn key_mut(&mut self, key: KeyId) -> &mut KeyHealth {
+        if self.keys.len() <= key.index() {
+            self.keys.resize(key.index() + 1, KeyHealth::default());
+        }
+        &mut self.keys[key.index()]
     }
 
     /// Clears a credential's blacklist and every state it has (an operator action).
     pub fn reinstate(&mut self, key: KeyId) {
-        self.blacklist.remove(&key);
+        if let Some(k) = self.keys.get_mut(key.index()) {
+            k.blacklisted = false;
+        }
         let scopes: Vec<Scope> = self
             .entries
             .iter()
@@ -248,25 +273,31 @@ impl Health {
             .collect();
         for s in scopes {
             if self.entries.remove(&(key, s)).is_some() {
-                self.entries_per_key[key.index()] -= 1;
+                self.keys[key.index()].entries -= 1;
             }
+        }
+        if let Some(k) = self.keys.get_mut(key.index()) {
+            k.blocked_until = Instant::ZERO;
+            k.scoped_blacklist = false;
         }
     }
 
-    /// The entry of (credential, scope) for writing, created if needed; evicts an idle
-    /// entry (never a blacklisted one) when the cap would be exceeded.
-    pub fn write(
+    /// Changes the entry of (credential, scope) with `change`, creating it if needed;
+    /// evicts an idle entry (never a blacklisted one) when the cap would be exceeded.
+    ///
+    /// Every write goes through here, so the credential's summary (the latest end of any
+    /// block it was given, and whether any scope blacklisted it) stays an upper bound.
+    pub fn write<R>(
         &mut self,
         now: Instant,
         key: KeyId,
         scope: Scope,
         cap: Option<usize>,
-    ) -> (&mut Entry, Written) {
+        change: impl FnOnce(&mut Entry) -> R,
+    ) -> (R, Written) {
         self.latest_write = self.latest_write.max(now);
         let latest = self.latest_write;
-        if self.entries_per_key.len() <= key.index() {
-            self.entries_per_key.resize(key.index() + 1, 0);
-        }
+        self.key_mut(key);
         let (entry, evicted, created) = self.entries.write_created(
             (key, scope),
             cap,
@@ -274,11 +305,20 @@ impl Health {
             |e| e.idle(latest),
             |e| e.blacklisted,
         );
+        let result = change(entry);
+        let ends = entry
+            .cooling_until
+            .max(entry.unhealthy_until)
+            .max(entry.suspended_until);
+        let scoped_blacklist = entry.blacklisted;
         if let Some((gone, _)) = evicted {
-            self.entries_per_key[gone.index()] -= 1;
+            self.keys[gone.index()].entries -= 1;
         }
-        self.entries_per_key[key.index()] += u32::from(created);
-        (entry, Written { evicted })
+        let k = &mut self.keys[key.index()];
+        k.entries += u32::from(created);
+        k.blocked_until = k.blocked_until.max(ends);
+        k.scoped_blacklist |= scoped_blacklist;
+        (result, Written { evicted })
     }
 
     /// Debug-build consistency checks.
@@ -342,8 +382,9 @@ mod tests {
     #[test]
     fn cooldown_boundary_is_exclusive() {
         let mut h = Health::default();
-        let (e, _) = h.write(Instant(0), KeyId(0), Scope(1), None);
-        e.cooling_until = Instant(30_000);
+        h.write(Instant(0), KeyId(0), Scope(1), None, |e| {
+            e.cooling_until = Instant(30_000);
+        });
         let s = [Scope(1)];
         assert_eq!(
             h.block(KeyId(0), &s, Scope(9), Instant(29_999), false),
@@ -384,11 +425,13 @@ mod tests {
     #[test]
     fn flood_of_scopes_stays_under_cap_and_keeps_blacklists() {
         let mut h = Health::default();
-        let (e, _) = h.write(Instant(0), KeyId(0), Scope(1), Some(8));
-        e.blacklisted = true;
+        h.write(Instant(0), KeyId(0), Scope(1), Some(8), |e| {
+            e.blacklisted = true
+        });
         for i in 2..10_000u64 {
-            let (e, _) = h.write(Instant(i), KeyId(1), Scope(i), Some(8));
-            e.history.push(Instant(i), true, W, 1000);
+            h.write(Instant(i), KeyId(1), Scope(i), Some(8), |e| {
+                e.history.push(Instant(i), true, W, 1000);
+            });
         }
         assert_eq!(h.tracked_entries(), 8);
         assert!(

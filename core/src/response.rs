@@ -1,6 +1,7 @@
 //! What an upstream answered, as raw as the gateway sees it, and what the client gets.
 
 use crate::id::KeyId;
+use std::sync::Arc;
 
 /// How far a streamed answer got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,7 +110,7 @@ pub struct ClientResponse {
     /// The credential whose answer this is (success) or the last one attempted.
     pub hint_key: Option<KeyId>,
     /// The redacted hint of `hint_key` as stored for the request.
-    pub hint: Option<String>,
+    pub hint: Option<Arc<str>>,
     /// Upstream attempts made.
     pub attempts: u32,
 }

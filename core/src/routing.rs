@@ -20,12 +20,34 @@ pub struct Route {
     pub upstream: Arc<str>,
     /// The scope of the alias the request named, if any.
     pub alias_scope: Option<Scope>,
+    /// `Scope::of(upstream)`, hashed once here instead of on every decision.
+    upstream_scope: Scope,
+    /// `scope.in_region(region)`, likewise.
+    regional_scope: Scope,
 }
 
 impl Route {
+    /// A route; the scopes derived from it are computed once, here.
+    pub fn new(provider: ProviderId, region: RegionId, scope: Scope, upstream: Arc<str>) -> Route {
+        Route {
+            provider,
+            region,
+            scope,
+            upstream_scope: Scope::of(&upstream),
+            upstream,
+            alias_scope: None,
+            regional_scope: scope.in_region(region),
+        }
+    }
+
     /// The suspension scope: the concrete upstream model.
     pub fn upstream_scope(&self) -> Scope {
-        Scope::of(&self.upstream)
+        self.upstream_scope
+    }
+
+    /// The health scope narrowed to the route's own region (`scope.in_region(region)`).
+    pub fn regional_scope(&self) -> Scope {
+        self.regional_scope
     }
 }
 

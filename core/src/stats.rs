@@ -155,11 +155,26 @@ impl Stats {
         policy: &Policy,
         events: &mut Vec<Event>,
     ) {
-        let mut places: Vec<(ProviderId, RegionId)> =
-            log.iter().map(|a| (a.provider, a.region)).collect();
+        // Distinct places in order; a request rarely visits more than a few, so they are
+        // sorted on the stack (a heap vector only for very long logs).
+        let mut inline = [(ProviderId(0), RegionId(0)); 8];
+        let mut heap = Vec::new();
+        let places: &mut [(ProviderId, RegionId)] = if log.len() <= inline.len() {
+            for (slot, a) in inline.iter_mut().zip(log) {
+                *slot = (a.provider, a.region);
+            }
+            &mut inline[..log.len()]
+        } else {
+            heap.extend(log.iter().map(|a| (a.provider, a.region)));
+            &mut heap
+        };
         places.sort_unstable();
-        places.dedup();
-        for (provider, region) in places {
+        let mut previous = None;
+        for &(provider, region) in places.iter() {
+            if previous == Some((provider, region)) {
+                continue;
+            }
+            previous = Some((provider, region));
             let here = || {
                 log.iter()
                     .filter(|a| a.provider == provider && a.region == region)

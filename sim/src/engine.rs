@@ -11,7 +11,7 @@ use gatesim_core::{
     RegionId, Request, RequestId, Scope,
 };
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use thiserror::Error;
 use tracing::{debug, debug_span};
 
@@ -96,7 +96,7 @@ pub struct FinalState {
     pub tracked_entries_max: usize,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Item {
     FaultEdge(usize, bool),
     Answer(usize),
@@ -172,8 +172,12 @@ struct Engine<'w> {
     gateway: Gateway,
     providers: BTreeMap<(ProviderId, RegionId), FakeProvider>,
     heap: BinaryHeap<Reverse<(Instant, u64, Item)>>,
+    /// Fault edges, known up front: kept out of the heap (which they would only deepen),
+    /// in (instant, sequence) order, merged with it by the same key.
+    edges: Vec<(Instant, u64, Item)>,
+    edges_done: usize,
     seq: u64,
-    /// Heap items that are not fault edges (the run ends when none is left).
+    /// Heap items (the run ends when none is left and nothing is open).
     live_items: usize,
     /// Planned answers not yet delivered, by slot (freed slots are reused, so a slow
     /// answer far in the future does not hold a growing window open).
@@ -194,7 +198,9 @@ struct Engine<'w> {
     attempts: u64,
     tracked: usize,
     tracked_max: usize,
-    scopes_seen: BTreeSet<(KeyId, Scope)>,
+    /// (credential, scope) of every attempt, duplicates included: sorted and deduplicated
+    /// once at the end (cheaper than a set insert per attempt).
+    scopes_seen: Vec<(KeyId, Scope)>,
     now: Instant,
 }
 
@@ -242,6 +248,8 @@ impl<'w> Engine<'w> {
             gateway,
             providers,
             heap: BinaryHeap::new(),
+            edges: Vec::new(),
+            edges_done: 0,
             seq: 0,
             live_items: 0,
             answers: Vec::new(),
@@ -258,7 +266,7 @@ impl<'w> Engine<'w> {
             attempts: 0,
             tracked: 0,
             tracked_max: 0,
-            scopes_seen: BTreeSet::new(),
+            scopes_seen: Vec::new(),
             now: Instant::ZERO,
         };
         for (i, f) in world.faults.faults.iter().enumerate() {
@@ -267,6 +275,7 @@ impl<'w> Engine<'w> {
                 engine.schedule(u, Item::FaultEdge(i, false));
             }
         }
+        engine.edges.sort_by_key(|(at, seq, _)| (*at, *seq));
         if let Some((at, _)) = engine.next_arrival {
             engine.schedule(at, Item::Arrival(0));
         }
@@ -275,10 +284,48 @@ impl<'w> Engine<'w> {
 
     fn schedule(&mut self, at: Instant, item: Item) {
         self.seq += 1;
-        if !matches!(item, Item::FaultEdge(..)) {
-            self.live_items += 1;
+        if matches!(item, Item::FaultEdge(..)) {
+            // Only scheduled while the engine is built, which sorts them afterwards.
+            self.edges.push((at, self.seq, item));
+            return;
         }
+        self.live_items += 1;
         self.heap.push(Reverse((at, self.seq, item)));
+    }
+
+    /// The instant of the earliest item, heap or fault edge.
+    fn next_item_at(&self) -> Option<Instant> {
+        let heap = self.heap.peek().map(|Reverse((at, seq, _))| (*at, *seq));
+        let edge = self
+            .edges
+            .get(self.edges_done)
+            .map(|(at, seq, _)| (*at, *seq));
+        match (heap, edge) {
+            (Some(h), Some(e)) => Some(h.min(e).0),
+            (h, e) => h.or(e).map(|(at, _)| at),
+        }
+    }
+
+    /// Takes the earliest item, heap or fault edge (ties cannot happen: sequences differ).
+    fn pop_item(&mut self) -> Option<(Instant, Item)> {
+        let heap = self.heap.peek().map(|Reverse((at, seq, _))| (*at, *seq));
+        let edge = self
+            .edges
+            .get(self.edges_done)
+            .map(|(at, seq, _)| (*at, *seq));
+        let from_edges = match (heap, edge) {
+            (Some(h), Some(e)) => e < h,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if from_edges {
+            let (at, _, item) = &self.edges[self.edges_done];
+            self.edges_done += 1;
+            return Some((*at, *item));
+        }
+        let Reverse((at, _, item)) = self.heap.pop()?;
+        self.live_items -= 1;
+        Some((at, item))
     }
 
     fn record(&mut self, record: Record) {
@@ -293,7 +340,7 @@ impl<'w> Engine<'w> {
             Instant::ZERO + self.world.duration + gatesim_core::Duration::from_secs(24 * 3600);
         let mut steps = 0u64;
         loop {
-            let next_item = self.heap.peek().map(|Reverse((at, _, _))| *at);
+            let next_item = self.next_item_at();
             let next_timer = self.gateway.poll_timeout().map(|(at, _)| at);
             if self.gateway.open_requests() == 0 && self.live_items == 0 && next_timer.is_none() {
                 break;
@@ -309,12 +356,9 @@ impl<'w> Engine<'w> {
             }
             match (next_item, next_timer) {
                 (Some(item_at), timer) if timer.is_none_or(|t| item_at <= t) => {
-                    let Some(Reverse((at, _, item))) = self.heap.pop() else {
+                    let Some((at, item)) = self.pop_item() else {
                         break;
                     };
-                    if !matches!(item, Item::FaultEdge(..)) {
-                        self.live_items -= 1;
-                    }
                     self.now = at;
                     self.handle_item(item);
                 }
@@ -374,7 +418,7 @@ impl<'w> Engine<'w> {
                     self.names.learn(&request.model);
                 }
                 let model = if self.options.record || tracing::enabled!(tracing::Level::DEBUG) {
-                    request.model.clone()
+                    request.model.to_string()
                 } else {
                     String::new()
                 };
@@ -472,7 +516,7 @@ impl<'w> Engine<'w> {
                     );
                     let _guard = span.enter();
                     if self.on_response.is_none() {
-                        self.scopes_seen.insert((attempt.credential, attempt.scope));
+                        self.scopes_seen.push((attempt.credential, attempt.scope));
                     }
                     let place = (attempt.provider, attempt.region);
                     let planned = match self.providers.get_mut(&place) {
@@ -534,7 +578,7 @@ impl<'w> Engine<'w> {
         }
     }
 
-    fn final_state(&self) -> FinalState {
+    fn final_state(&mut self) -> FinalState {
         let n = self.world.catalog.credentials.len();
         let blacklisted = (0..n)
             .map(|k| {
@@ -542,6 +586,8 @@ impl<'w> Engine<'w> {
                     .is_blacklisted(KeyId(k as u32), Scope::UNSCOPED)
             })
             .collect();
+        self.scopes_seen.sort_unstable();
+        self.scopes_seen.dedup();
         let key_uptime_bp = self
             .scopes_seen
             .iter()

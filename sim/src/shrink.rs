@@ -37,7 +37,7 @@ pub fn resolve(world: &World, seed: u64) -> World {
         .map(|(at, r)| RequestSpec {
             at,
             project: r.project,
-            model: r.model,
+            model: r.model.to_string(),
             stream: r.stream,
             byok: r.byok,
             kind: r.kind,

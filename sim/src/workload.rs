@@ -7,6 +7,7 @@ use gatesim_core::id::fnv1a;
 use gatesim_core::{Instant, Request};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
 
 /// Arrivals at most per run (a limit on everything).
 pub const ARRIVALS_MAX: usize = 5_000_000;
@@ -42,7 +43,7 @@ impl<'w> Stream<'w> {
             .requests
             .iter()
             .take(ARRIVALS_MAX)
-            .map(|r| (r.at, request(r, 0)))
+            .map(|r| (r.at, request(r, Arc::from(r.model.as_str()))))
             .collect();
         explicit.sort_by_key(|(at, _)| *at);
         let mut total = explicit.len();
@@ -116,6 +117,10 @@ struct GenState<'w> {
     custom: u64,
     burst: std::collections::VecDeque<(Instant, Request)>,
     done: bool,
+    /// Each template's model name, shared by every request drawn from it.
+    models: Vec<Arc<str>>,
+    /// Sum of the mix weights.
+    total_weight: u64,
 }
 
 impl<'w> GenState<'w> {
@@ -129,6 +134,12 @@ impl<'w> GenState<'w> {
             custom,
             burst: std::collections::VecDeque::new(),
             done: !usable,
+            models: g
+                .mix
+                .iter()
+                .map(|(_, spec)| Arc::from(spec.model.as_str()))
+                .collect(),
+            total_weight: g.mix.iter().map(|(w, _)| u64::from(*w)).sum(),
         }
     }
 
@@ -148,7 +159,7 @@ impl<'w> GenState<'w> {
         }
         let g = self.g;
         let burst = self.burst_size();
-        let total_weight: u64 = g.mix.iter().map(|(w, _)| u64::from(*w)).sum();
+        let total_weight = self.total_weight;
         // Mean gap between arrivals (or bursts) in microseconds.
         let mean_gap_us = 1_000_000_000 * u64::from(burst) / g.rate_milli_per_s;
         self.t_us += exponential_us(&mut self.rng, mean_gap_us);
@@ -199,12 +210,14 @@ impl<'w> GenState<'w> {
                     return;
                 }
                 s.left -= 1;
-                let mut r = request(&s.g.mix[spec].1, 0);
-                r.project = s.g.project;
-                if custom {
+                let model = if custom {
                     s.custom += 1;
-                    r.model = format!("custom-model-{}", s.custom);
-                }
+                    Arc::from(format!("custom-model-{}", s.custom))
+                } else {
+                    s.models[spec].clone()
+                };
+                let mut r = request(&s.g.mix[spec].1, model);
+                r.project = s.g.project;
                 s.burst.push_back((Instant(t_us / 1000), r));
             });
             if !drew {
@@ -224,10 +237,10 @@ impl<'w> GenState<'w> {
     }
 }
 
-fn request(spec: &RequestSpec, _salt: u64) -> Request {
+fn request(spec: &RequestSpec, model: Arc<str>) -> Request {
     Request {
         project: spec.project,
-        model: spec.model.clone(),
+        model,
         kind: spec.kind,
         stream: spec.stream,
         byok: spec.byok,
@@ -299,7 +312,7 @@ mod tests {
         assert_ne!(a, resolve(&w, 2));
         // 50/s over 100 s: 5000 expected.
         assert!((4500..5500).contains(&a.len()), "{} arrivals", a.len());
-        let share_a = a.iter().filter(|(_, r)| r.model == "a").count() * 100 / a.len();
+        let share_a = a.iter().filter(|(_, r)| &*r.model == "a").count() * 100 / a.len();
         assert!((70..80).contains(&share_a), "{share_a}% of model a");
         assert!(a.windows(2).all(|w| w[0].0 <= w[1].0));
     }

@@ -222,7 +222,7 @@ impl Driver {
         let id = RequestId(self.requests.len() as u64);
         let request = Request {
             project: spec.project,
-            model: spec.model,
+            model: spec.model.into(),
             kind: spec.kind,
             stream: spec.stream,
             byok: spec.byok,

@@ -179,7 +179,7 @@ impl Shell {
         let arrival = Arrival {
             request: RequestId(0),
             project: request.project,
-            model: request.model.clone(),
+            model: request.model.to_string(),
             kind: request.kind,
             stream: request.stream,
             byok: request.byok,

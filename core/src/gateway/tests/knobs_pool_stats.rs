@@ -215,7 +215,7 @@ fn hint_from_first_key() {
     };
     let pool = pool();
     let [k0, k1, _] = pool.keys;
-    let hint = |k: KeyId| Some(pool.world.hint(k));
+    let hint = |k: KeyId| Some(std::sync::Arc::<str>::from(pool.world.hint(k)));
     assert_eq!(scenario(Policy::reference()), (Some(k1), hint(k1)));
     assert_eq!(
         scenario(knob(Regression::HintFromFirstKey)),
