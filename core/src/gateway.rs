@@ -75,8 +75,12 @@ pub struct Gateway {
     requests: IdWindow<RequestId, Box<RequestState>>,
     /// Boxes of finished requests, for reuse.
     spare: Spare,
-    /// Per canonical model and project mode: its candidate pairs before health, filled on
-    /// first use (see [`pairs`](Gateway::pairs)).
+    /// Route sets built on first use: alias rotations and `provider/model` names (their
+    /// set index is `routes.len()` plus their position here).
+    derived: BTreeMap<SetKey, usize>,
+    derived_routes: Vec<Arc<[Route]>>,
+    /// Per route set (canonical models, then derived sets) and project mode: its
+    /// candidate pairs before health, filled on first use (see [`pairs`](Gateway::pairs)).
     candidates: Vec<[OnceCell<Arc<[Pair]>>; 3]>,
     in_flight: IdWindow<AttemptId, InFlight>,
     /// `CooldownWait` timers.
@@ -151,7 +155,7 @@ impl Spare {
                 mode: Mode::ApiKeys,
                 routes: self.no_routes.clone(),
                 is_alias: false,
-                canonical: None,
+                route_set: None,
                 iteration: 1,
                 walk: Walk::default(),
                 log: Vec::new(),
@@ -176,9 +180,20 @@ impl Spare {
     }
 }
 
-#[derive(Clone, Debug)]
+/// What the gateway keeps of an attempt in flight: what handling its answer needs, with
+/// the route as an index into the request's routes (no shared strings to count or compare).
+#[derive(Clone, Copy, Debug)]
 struct InFlight {
-    attempt: Attempt,
+    id: AttemptId,
+    request: RequestId,
+    iteration: u32,
+    provider: ProviderId,
+    region: RegionId,
+    scope: Scope,
+    route: usize,
+    selected: KeyId,
+    credential: KeyId,
+    kind: RequestKind,
     deadline: Instant,
 }
 
@@ -189,9 +204,9 @@ struct RequestState {
     /// Shared with the gateway's route table for canonical models (no copy per request).
     routes: Arc<[Route]>,
     is_alias: bool,
-    /// The canonical model whose shared routes these are (not for aliases, explicit
-    /// `provider/model` names or custom names): its candidates can come from the cache.
-    canonical: Option<ModelId>,
+    /// The shared route set these routes are (canonical model, alias rotation or
+    /// `provider/model`; not for custom names): its candidates can come from the cache.
+    route_set: Option<usize>,
     iteration: u32,
     walk: Walk,
     log: Vec<AttemptRecord>,
@@ -218,6 +233,15 @@ struct Walk {
     rounds: u32,
     current_route: Option<usize>,
     pinned_region: Option<(ProviderId, RegionId)>,
+}
+
+/// A route set derived from the catalog on first use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SetKey {
+    /// An alias whose members are tried starting from the given one.
+    Alias(ModelId, usize),
+    /// A model's routes on one provider only (`provider/model`).
+    Only(ModelId, ProviderId),
 }
 
 enum Next {
@@ -277,6 +301,8 @@ impl Gateway {
             stats: Stats::default(),
             requests: IdWindow::default(),
             spare: Spare::default(),
+            derived: BTreeMap::new(),
+            derived_routes: Vec::new(),
             candidates,
             in_flight: IdWindow::default(),
             timers: BTreeSet::new(),
@@ -349,7 +375,7 @@ impl Gateway {
         let id = RequestId(self.next_request);
         self.next_request += 1;
         let mode = self.catalog.project(request.project).mode;
-        let (routes, is_alias, canonical) = self.resolve(&request);
+        let (routes, is_alias, route_set) = self.resolve(&request);
         let byok = request.byok;
         // A finished request's box and buffers are reused: no allocation, and the window
         // moves a pointer rather than the whole state.
@@ -369,7 +395,7 @@ impl Gateway {
             mode,
             routes,
             is_alias,
-            canonical,
+            route_set,
             iteration: 1,
             walk: Walk {
                 tried,
@@ -401,7 +427,7 @@ impl Gateway {
             return;
         };
         self.prune_deadlines();
-        self.on_answer(now, flight.attempt, &response);
+        self.on_answer(now, flight, &response);
         self.check_invariants();
     }
 
@@ -425,7 +451,7 @@ impl Gateway {
                 self.prune_deadlines();
                 if let Some(flight) = flight {
                     let timeout = Response::Transport(crate::response::TransportError::Timeout);
-                    self.on_answer(now, flight.attempt, &timeout);
+                    self.on_answer(now, flight, &timeout);
                 }
             }
             TimerReason::CooldownWait(request) => {
@@ -540,16 +566,43 @@ impl Gateway {
 
     /// Routes for a request: canonical model, alias (rotated per request), explicit
     /// `provider/model`, or a custom name for providers that accept any model.
-    fn resolve(&mut self, request: &Request) -> (Arc<[Route]>, bool, Option<ModelId>) {
+    fn resolve(&mut self, request: &Request) -> (Arc<[Route]>, bool, Option<usize>) {
         let name = &*request.model;
         if let Some(m) = self.catalog.model_by_name(name) {
             let model = self.catalog.model(m);
             if model.is_alias() {
-                let members = model.alias_of.clone();
-                let alias_scope = Scope::of(name);
+                let members = model.alias_of.len();
                 let cursor = self.alias_cursor.entry(m).or_insert(0);
-                let start = *cursor as usize % members.len();
+                let start = *cursor as usize % members;
                 *cursor = cursor.wrapping_add(1);
+                let (routes, set) = self.derived_set(SetKey::Alias(m, start));
+                return (routes, true, Some(set));
+            }
+            return (self.routes[m.index()].clone(), false, Some(m.index()));
+        }
+        if let Some((provider, model)) = name.split_once('/') {
+            if let Some(p) = self.catalog.provider_by_name(provider) {
+                if let Some(m) = self.catalog.model_by_name(model) {
+                    let (routes, set) = self.derived_set(SetKey::Only(m, p));
+                    return (routes, false, Some(set));
+                }
+                return (self.custom_routes(model, Some(p)), false, None);
+            }
+        }
+        (self.custom_routes(name, None), false, None)
+    }
+
+    /// The routes of an alias rotation or a `provider/model` name, built once and shared
+    /// like a canonical model's, with the index of their candidate cache.
+    fn derived_set(&mut self, key: SetKey) -> (Arc<[Route]>, usize) {
+        if let Some(&set) = self.derived.get(&key) {
+            return (self.derived_routes[set].clone(), self.routes.len() + set);
+        }
+        let routes: Arc<[Route]> = match key {
+            SetKey::Alias(m, start) => {
+                let model = self.catalog.model(m);
+                let alias_scope = Scope::of(&model.name);
+                let members = &model.alias_of;
                 let mut routes = Vec::new();
                 for i in 0..members.len() {
                     let member = members[(start + i) % members.len()];
@@ -558,24 +611,19 @@ impl Gateway {
                         r
                     }));
                 }
-                return (routes.into(), true, None);
+                routes.into()
             }
-            return (self.routes[m.index()].clone(), false, Some(m));
-        }
-        if let Some((provider, model)) = name.split_once('/') {
-            if let Some(p) = self.catalog.provider_by_name(provider) {
-                if let Some(m) = self.catalog.model_by_name(model) {
-                    let routes = self.routes[m.index()]
-                        .iter()
-                        .filter(|r| r.provider == p)
-                        .cloned()
-                        .collect();
-                    return (routes, false, None);
-                }
-                return (self.custom_routes(model, Some(p)), false, None);
-            }
-        }
-        (self.custom_routes(name, None), false, None)
+            SetKey::Only(m, p) => self.routes[m.index()]
+                .iter()
+                .filter(|r| r.provider == p)
+                .cloned()
+                .collect(),
+        };
+        let set = self.derived_routes.len();
+        self.derived.insert(key, set);
+        self.derived_routes.push(routes.clone());
+        self.candidates.push(Default::default());
+        (routes, self.routes.len() + set)
     }
 
     fn custom_routes(&self, name: &str, only: Option<ProviderId>) -> Arc<[Route]> {
@@ -651,17 +699,19 @@ impl Gateway {
     ///
     /// Which pairs exist depends only on the routes, the project mode and the policy,
     /// except for BYOK requests and two knobs (a pinned region, a shared cursor). So for
-    /// a canonical model the pairs are worked out once per mode by the general path below
-    /// and cached; each decision then only reads health and the walk for them.
+    /// a shared route set (a canonical model, an alias rotation, a `provider/model` name)
+    /// the pairs are worked out once per mode by the general path below and cached; each
+    /// decision then only reads health and the walk for them. Custom model names, whose
+    /// routes are built per request, take the general path every time.
     fn pairs(&self, now: Instant, id: RequestId, state: &RequestState, out: &mut Vec<Pair>) {
         let cacheable = state.byok.is_none()
             && !self.policy.has(Regression::RegionFromFirstKey)
             && !self.policy.has(Regression::SharedWalkerCursor);
-        let Some(model) = state.canonical.filter(|_| cacheable) else {
+        let Some(set) = state.route_set.filter(|_| cacheable) else {
             self.pairs_uncached(now, id, state, out, false);
             return;
         };
-        let statics = self.candidates[model.index()][mode_index(state.mode)].get_or_init(|| {
+        let statics = self.candidates[set][mode_index(state.mode)].get_or_init(|| {
             let mut all = Vec::new();
             self.pairs_uncached(now, id, state, &mut all, true);
             all.into()
@@ -1134,14 +1184,23 @@ impl Gateway {
         self.in_flight.insert(
             attempt_id,
             InFlight {
-                attempt: attempt.clone(),
+                id: attempt_id,
+                request: id,
+                iteration: attempt.iteration,
+                provider: attempt.provider,
+                region: attempt.region,
+                scope: attempt.scope,
+                route: pair.route,
+                selected: attempt.selected,
+                credential: attempt.credential,
+                kind: attempt.kind,
                 deadline,
             },
         );
         self.actions.push_back(Action::Dispatch(attempt));
     }
 
-    fn on_answer(&mut self, now: Instant, attempt: Attempt, response: &Response) {
+    fn on_answer(&mut self, now: Instant, attempt: InFlight, response: &Response) {
         let class = classify(response, &self.policy, self.catalog.epoch_unix_s, now);
         self.emit(Event::Classified {
             attempt: attempt.id,
@@ -1151,31 +1210,16 @@ impl Gateway {
         let Some(state) = self.requests.get(&id) else {
             return;
         };
-        let route = state
-            .routes
-            .iter()
-            // The scope too: alias members may share a provider's upstream model.
-            .find(|r| {
-                r.provider == attempt.provider
-                    && r.upstream == attempt.upstream
-                    && r.scope == attempt.scope
-            })
-            .cloned()
-            .unwrap_or_else(|| {
-                Route::new(
-                    attempt.provider,
-                    attempt.region,
-                    attempt.scope,
-                    attempt.upstream.clone(),
-                )
-            });
+        // The route the attempt was dispatched on (a request's routes never change).
+        let routes = state.routes.clone();
+        let route = &routes[attempt.route];
         let health_key = if self.policy.has(Regression::AttributeToSelectedKey) {
             attempt.selected
         } else {
             attempt.credential
         };
         let count_tokens = attempt.kind == RequestKind::CountTokens;
-        self.record_health(now, &attempt, &route, health_key, class, count_tokens);
+        self.record_health(now, &attempt, route, health_key, class, count_tokens);
         let (status, retry_after) = match response {
             // A stream that broke before its first byte is a 200 that delivered nothing:
             // like a transport failure, it is a gateway error to the client.
@@ -1215,11 +1259,18 @@ impl Gateway {
                 if state.iteration < state.request.iterations {
                     state.iteration += 1;
                     let keep = self.policy.has(Regression::ReuseWalkerAcrossIterations);
-                    let tried = std::mem::take(&mut state.walk.tried);
-                    state.walk = Walk::default();
-                    if keep {
-                        state.walk.tried = tried;
+                    // A fresh walk, in the old walk's buffers.
+                    let mut tried = std::mem::take(&mut state.walk.tried);
+                    let mut used = std::mem::take(&mut state.walk.used);
+                    if !keep {
+                        tried.clear();
                     }
+                    used.clear();
+                    state.walk = Walk {
+                        tried,
+                        used,
+                        ..Walk::default()
+                    };
                     self.step(now, id);
                 } else {
                     self.finish(now, id, Outcome::Success, 200, None);
@@ -1264,7 +1315,7 @@ impl Gateway {
     fn record_health(
         &mut self,
         now: Instant,
-        attempt: &Attempt,
+        attempt: &InFlight,
         route: &Route,
         key: KeyId,
         class: Class,

@@ -149,10 +149,12 @@ struct KeyHealth {
     blacklisted: bool,
     /// Tracked (credential, scope) entries: with none, nothing blocks it.
     entries: u32,
-    /// No entry of this credential has a cooldown, unhealthy period or suspension ending
-    /// after this instant: an upper bound, raised by every write (see
-    /// [`Health::write`]), so once `now` reaches it nothing time-bound blocks the key.
-    blocked_until: Instant,
+    /// No entry of this credential has a cooldown or unhealthy period ending after this
+    /// instant: an upper bound, raised by every write (see [`Health::write`]), so once
+    /// `now` reaches it the health scopes need not be looked up.
+    held_until: Instant,
+    /// Likewise for suspensions (kept apart: they last hours, cooldowns seconds).
+    suspended_until: Instant,
     /// Some entry of this credential was ever blacklisted on its scope (knobs only).
     scoped_blacklist: bool,
 }
@@ -186,9 +188,20 @@ impl Health {
         if k.blacklisted {
             return Some(Block::Blacklisted);
         }
-        // Nothing tracked, or nothing tracked that can still block: no lookup needed.
-        if k.entries == 0 || (now >= k.blocked_until && !k.scoped_blacklist && !never_expire) {
+        if k.entries == 0 {
             return None;
+        }
+        // Which lookups can matter: the health scopes only while a cooldown, unhealthy
+        // period or scoped blacklist may be in force; the suspension scope only while a
+        // suspension may be. Skipping the others gives the same answer.
+        let scopes_matter = now < k.held_until || k.scoped_blacklist || never_expire;
+        let suspension_matters = now < k.suspended_until;
+        if !scopes_matter {
+            return suspension_matters
+                .then(|| self.entries.get(&(key, suspension_scope)))
+                .flatten()
+                .filter(|e| e.suspended_until > now)
+                .map(|e| Block::Suspended(e.suspended_until));
         }
         // Each scope is looked up once and reused for the blacklist and block checks.
         let mut found = [None; 4];
@@ -204,6 +217,7 @@ impl Health {
             return Some(Block::Blacklisted);
         }
         let suspension = match scopes.iter().position(|s| *s == suspension_scope) {
+            _ if !suspension_matters => None,
             Some(i) => found[i],
             None => self.entries.get(&(key, suspension_scope)),
         };
@@ -277,7 +291,8 @@ impl Health {
             }
         }
         if let Some(k) = self.keys.get_mut(key.index()) {
-            k.blocked_until = Instant::ZERO;
+            k.held_until = Instant::ZERO;
+            k.suspended_until = Instant::ZERO;
             k.scoped_blacklist = false;
         }
     }
@@ -306,17 +321,16 @@ impl Health {
             |e| e.blacklisted,
         );
         let result = change(entry);
-        let ends = entry
-            .cooling_until
-            .max(entry.unhealthy_until)
-            .max(entry.suspended_until);
+        let held = entry.cooling_until.max(entry.unhealthy_until);
+        let suspended = entry.suspended_until;
         let scoped_blacklist = entry.blacklisted;
         if let Some((gone, _)) = evicted {
             self.keys[gone.index()].entries -= 1;
         }
         let k = &mut self.keys[key.index()];
         k.entries += u32::from(created);
-        k.blocked_until = k.blocked_until.max(ends);
+        k.held_until = k.held_until.max(held);
+        k.suspended_until = k.suspended_until.max(suspended);
         k.scoped_blacklist |= scoped_blacklist;
         (result, Written { evicted })
     }

@@ -8,7 +8,7 @@ use crate::workload;
 use crate::world::World;
 use gatesim_core::{
     Action, AttemptId, ClientResponse, ConfigError, Gateway, Instant, KeyId, Policy, ProviderId,
-    RegionId, Request, RequestId, Scope,
+    Request, RequestId, Scope,
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -170,7 +170,9 @@ struct Engine<'w> {
     world: &'w World,
     options: RunOptions,
     gateway: Gateway,
-    providers: BTreeMap<(ProviderId, RegionId), FakeProvider>,
+    /// Fake providers by place, at `provider × regions + region` (a lookup per attempt).
+    providers: Vec<Option<FakeProvider>>,
+    regions: usize,
     heap: BinaryHeap<Reverse<(Instant, u64, Item)>>,
     /// Fault edges, known up front: kept out of the heap (which they would only deepen),
     /// in (instant, sequence) order, merged with it by the same key.
@@ -216,7 +218,9 @@ impl<'w> Engine<'w> {
         gateway.set_events_enabled(options.record);
         let faults = world.faults.faults.clone();
         let cat = &world.catalog;
-        let mut providers = BTreeMap::new();
+        let regions = cat.regions.len();
+        let mut providers: Vec<Option<FakeProvider>> = Vec::new();
+        providers.resize_with(cat.providers.len() * regions, || None);
         for (pi, p) in cat.providers.iter().enumerate() {
             for r in &p.regions {
                 let label = format!("provider/{}/{}", p.name, cat.region_name(*r));
@@ -231,7 +235,7 @@ impl<'w> Engine<'w> {
                     seed::stream(options.seed, &label),
                     cat.epoch_unix_s,
                 );
-                providers.insert((ProviderId(pi as u32), *r), fp);
+                providers[pi * regions + r.index()] = Some(fp);
             }
         }
         let mut arrivals = workload::Stream::new(&world.workload, options.seed);
@@ -247,6 +251,7 @@ impl<'w> Engine<'w> {
             options,
             gateway,
             providers,
+            regions,
             heap: BinaryHeap::new(),
             edges: Vec::new(),
             edges_done: 0,
@@ -519,7 +524,8 @@ impl<'w> Engine<'w> {
                         self.scopes_seen.push((attempt.credential, attempt.scope));
                     }
                     let place = (attempt.provider, attempt.region);
-                    let planned = match self.providers.get_mut(&place) {
+                    let at = place.0.index() * self.regions + place.1.index();
+                    let planned = match self.providers.get_mut(at).and_then(Option::as_mut) {
                         Some(p) => {
                             p.handle_dispatch(self.now, &attempt);
                             p.poll_response()
