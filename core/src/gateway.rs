@@ -594,6 +594,7 @@ impl Gateway {
 
     /// The routes of an alias rotation or a `provider/model` name, built once and shared
     /// like a canonical model's, with the index of their candidate cache.
+    #[inline(never)]
     fn derived_set(&mut self, key: SetKey) -> (Arc<[Route]>, usize) {
         if let Some(&set) = self.derived.get(&key) {
             return (self.derived_routes[set].clone(), self.routes.len() + set);
@@ -626,6 +627,7 @@ impl Gateway {
         (routes, self.routes.len() + set)
     }
 
+    #[inline(never)]
     fn custom_routes(&self, name: &str, only: Option<ProviderId>) -> Arc<[Route]> {
         let upstream: Arc<str> = Arc::from(name);
         let scope = Scope::of(name);
@@ -770,6 +772,7 @@ impl Gateway {
 
     /// [`pairs`](Gateway::pairs) worked out from the catalog; with `statics_only`, without
     /// reading health or the walk (every pair untried and unblocked), for the cache.
+    #[inline(never)]
     fn pairs_uncached(
         &self,
         now: Instant,
@@ -1049,6 +1052,7 @@ impl Gateway {
     }
 
     /// Nothing to dispatch: wait for the soonest cooldown, or answer the client.
+    #[inline(never)]
     fn no_candidate(&self, now: Instant, state: &RequestState, pairs: &[Pair]) -> Next {
         let blocked_ends = pairs
             .iter()
