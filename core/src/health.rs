@@ -153,8 +153,14 @@ struct KeyHealth {
     /// instant: an upper bound, raised by every write (see [`Health::write`]), so once
     /// `now` reaches it the health scopes need not be looked up.
     held_until: Instant,
+    /// Scopes (one bit each, by [`scope_bit`]) that may hold a cooldown or unhealthy
+    /// period still running: every scope written with one ending after the write, since
+    /// the last write that found all of them ended. A scope whose bit is clear needs no
+    /// lookup (unless it may be blacklisted, or expired holds count).
+    held_scopes: u64,
     /// Likewise for suspensions (kept apart: they last hours, cooldowns seconds).
     suspended_until: Instant,
+    suspended_scopes: u64,
     /// Some entry of this credential was ever blacklisted on its scope (knobs only).
     scoped_blacklist: bool,
 }
@@ -191,35 +197,41 @@ impl Health {
         if k.entries == 0 {
             return None;
         }
-        // Which lookups can matter: the health scopes only while a cooldown, unhealthy
-        // period or scoped blacklist may be in force; the suspension scope only while a
-        // suspension may be. Skipping the others gives the same answer.
-        let scopes_matter = now < k.held_until || k.scoped_blacklist || never_expire;
-        let suspension_matters = now < k.suspended_until;
-        if !scopes_matter {
+        // Which lookups can matter: a health scope only while a cooldown or unhealthy
+        // period may be running on it (or a scoped blacklist may exist, or expired holds
+        // count); the suspension scope only while a suspension may be running on it.
+        // Skipping the others gives the same answer.
+        let suspension_matters =
+            now < k.suspended_until && k.suspended_scopes & scope_bit(suspension_scope) != 0;
+        let every_scope = k.scoped_blacklist || never_expire;
+        if !every_scope && now >= k.held_until {
             return suspension_matters
                 .then(|| self.entries.get(&(key, suspension_scope)))
                 .flatten()
                 .filter(|e| e.suspended_until > now)
                 .map(|e| Block::Suspended(e.suspended_until));
         }
-        // Each scope is looked up once and reused for the blacklist and block checks.
+        if scopes.len() > 4 {
+            return self.block_slow(key, scopes, suspension_scope, now, never_expire);
+        }
+        // Each scope is looked up at most once and reused for the blacklist and block checks.
         let mut found = [None; 4];
-        let found: &[Option<&Entry>] = if scopes.len() <= found.len() {
-            for (slot, scope) in found.iter_mut().zip(scopes) {
+        for (slot, scope) in found.iter_mut().zip(scopes) {
+            if every_scope || k.held_scopes & scope_bit(*scope) != 0 {
                 *slot = self.entries.get(&(key, *scope));
             }
-            &found[..scopes.len()]
-        } else {
-            return self.block_slow(key, scopes, suspension_scope, now, never_expire);
-        };
+        }
+        let found = &found[..scopes.len()];
         if found.iter().flatten().any(|e| e.blacklisted) {
             return Some(Block::Blacklisted);
         }
-        let suspension = match scopes.iter().position(|s| *s == suspension_scope) {
-            _ if !suspension_matters => None,
-            Some(i) => found[i],
-            None => self.entries.get(&(key, suspension_scope)),
+        let suspension = if suspension_matters {
+            match scopes.iter().position(|s| *s == suspension_scope) {
+                Some(i) if found[i].is_some() => found[i],
+                _ => self.entries.get(&(key, suspension_scope)),
+            }
+        } else {
+            None
         };
         // The latest end blocks longest; report it so Retry-After and waits are not too
         // short (a suspension does not hide a later cooldown, nor the reverse).
@@ -292,7 +304,9 @@ impl Health {
         }
         if let Some(k) = self.keys.get_mut(key.index()) {
             k.held_until = Instant::ZERO;
+            k.held_scopes = 0;
             k.suspended_until = Instant::ZERO;
+            k.suspended_scopes = 0;
             k.scoped_blacklist = false;
         }
     }
@@ -301,7 +315,9 @@ impl Health {
     /// evicts an idle entry (never a blacklisted one) when the cap would be exceeded.
     ///
     /// Every write goes through here, so the credential's summary (the latest end of any
-    /// block it was given, and whether any scope blacklisted it) stays an upper bound.
+    /// block it was given, the scopes such blocks may still run on, and whether any scope
+    /// blacklisted it) stays an upper bound. Like the gateway's clock, `now` never goes
+    /// back: no check may ask about an instant before a write's `now`.
     pub fn write<R>(
         &mut self,
         now: Instant,
@@ -329,7 +345,21 @@ impl Health {
         }
         let k = &mut self.keys[key.index()];
         k.entries += u32::from(created);
+        // Holds that ended by `now` cannot block any later check (time never goes back):
+        // once all have, the scope bits start over.
+        if k.held_until <= now {
+            k.held_scopes = 0;
+        }
+        if held > now {
+            k.held_scopes |= scope_bit(scope);
+        }
         k.held_until = k.held_until.max(held);
+        if k.suspended_until <= now {
+            k.suspended_scopes = 0;
+        }
+        if suspended > now {
+            k.suspended_scopes |= scope_bit(scope);
+        }
         k.suspended_until = k.suspended_until.max(suspended);
         k.scoped_blacklist |= scoped_blacklist;
         (result, Written { evicted })
@@ -347,6 +377,11 @@ impl Health {
             );
         }
     }
+}
+
+/// A scope's bit in a credential's scope masks (scopes are FNV hashes: well mixed).
+fn scope_bit(scope: Scope) -> u64 {
+    1 << (scope.0 % 64)
 }
 
 /// The block among `block` and the entries' cooldowns and unhealthy periods that ends
