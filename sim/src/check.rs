@@ -532,6 +532,9 @@ impl<'w> Checker<'w> {
             .filter(|p| {
                 !tried.contains(&(p.provider, p.region, p.scope, p.sent))
                     && self.model.eligible(p, t, count_tokens)
+                    // Once the budget is spent, places it cannot open are out of reach and
+                    // take no part in the uptime bar or key preference (docs/decisions.md).
+                    && (!budget_spent || places.contains(&(p.provider, p.region)))
             })
             .collect();
         let bar = self.world.policy.uptime_bar_bp;
