@@ -1360,6 +1360,11 @@ impl Gateway {
         let mut events = std::mem::take(&mut self.scratch.events);
         events.clear();
         let policy = &self.policy;
+        // An outcome in the (credential, scope) history.
+        let outcome = |e: &mut crate::health::Entry, ok: bool| {
+            e.history
+                .push(now, ok, policy.history_window, policy.history_entries_max);
+        };
         match class {
             Class::RequestInvalid => return,
             Class::Success if count_tokens => {
@@ -1384,12 +1389,7 @@ impl Gateway {
                 if policy.has(Regression::ScopedAuthBlacklist) || unscoped_writes {
                     let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
                         e.blacklisted = true;
-                        e.history.push(
-                            now,
-                            false,
-                            policy.history_window,
-                            policy.history_entries_max,
-                        );
+                        outcome(e, false);
                     });
                     events.extend(evicted(w));
                     events.push(Event::Blacklisted {
@@ -1400,12 +1400,7 @@ impl Gateway {
                 } else {
                     self.health.blacklist(key);
                     let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
-                        e.history.push(
-                            now,
-                            false,
-                            policy.history_window,
-                            policy.history_entries_max,
-                        );
+                        outcome(e, false);
                     });
                     events.extend(evicted(w));
                     events.push(Event::Blacklisted {
@@ -1428,12 +1423,7 @@ impl Gateway {
                     attempt: attempt.id,
                 });
                 let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
-                    e.history.push(
-                        now,
-                        false,
-                        policy.history_window,
-                        policy.history_entries_max,
-                    );
+                    outcome(e, false);
                 });
                 events.extend(evicted(w));
             }
@@ -1448,12 +1438,7 @@ impl Gateway {
                     } else {
                         e.cooling_until.max(proposed)
                     };
-                    e.history.push(
-                        now,
-                        false,
-                        policy.history_window,
-                        policy.history_entries_max,
-                    );
+                    outcome(e, false);
                     e.cooling_until
                 });
                 events.extend(evicted(w));
@@ -1466,12 +1451,7 @@ impl Gateway {
             }
             Class::Transient | Class::Network | Class::Timeout | Class::StreamInterrupted => {
                 let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
-                    e.history.push(
-                        now,
-                        false,
-                        policy.history_window,
-                        policy.history_entries_max,
-                    );
+                    outcome(e, false);
                 });
                 events.extend(evicted(w));
                 let (unhealthy, w) = self.health.write(now, key, errors_scope, cap, |e| {
@@ -1497,8 +1477,7 @@ impl Gateway {
             Class::Success => {
                 let ((), w) = self.health.write(now, key, model_scope, cap, |e| {
                     e.errors_consecutive = 0;
-                    e.history
-                        .push(now, true, policy.history_window, policy.history_entries_max);
+                    outcome(e, true);
                 });
                 events.extend(evicted(w));
                 // A success resets the consecutive-error count of its region (no entry is
