@@ -148,27 +148,22 @@ impl Spare {
     /// More than this many open requests finishing at once are simply freed.
     const MAX: usize = 4096;
 
-    fn pop(&mut self) -> Box<RequestState> {
-        self.boxes.pop().unwrap_or_else(|| {
-            Box::new(RequestState {
-                request: Request::chat(crate::id::ProjectId(0), self.no_name.clone()),
-                mode: Mode::ApiKeys,
-                routes: self.no_routes.clone(),
-                is_alias: false,
-                route_set: None,
-                iteration: 1,
-                walk: Walk::default(),
-                log: Vec::new(),
-                attempts: 0,
-                in_flight: None,
-                waited: Duration::ZERO,
-                last_answer: None,
-                first_selected: None,
-                last_sent: None,
-                byok: None,
-                waits: Vec::new(),
-            })
-        })
+    /// A box for a new request's state: a finished request's if there is one, whose
+    /// buffers the new state takes over (emptied), or a new box.
+    fn place(&mut self, mut state: RequestState) -> Box<RequestState> {
+        fn reuse<T>(fresh: &mut Vec<T>, old: &mut Vec<T>) {
+            old.clear();
+            std::mem::swap(fresh, old);
+        }
+        let Some(mut old) = self.boxes.pop() else {
+            return Box::new(state);
+        };
+        reuse(&mut state.walk.tried, &mut old.walk.tried);
+        reuse(&mut state.walk.used, &mut old.walk.used);
+        reuse(&mut state.log, &mut old.log);
+        reuse(&mut state.waits, &mut old.waits);
+        *old = state;
+        old
     }
 
     fn push(&mut self, mut state: Box<RequestState>) {
@@ -379,30 +374,15 @@ impl Gateway {
         let byok = request.byok;
         // A finished request's box and buffers are reused: no allocation, and the window
         // moves a pointer rather than the whole state.
-        let mut state = self.spare.pop();
-        let (mut tried, mut used, mut log, mut waits) = (
-            std::mem::take(&mut state.walk.tried),
-            std::mem::take(&mut state.walk.used),
-            std::mem::take(&mut state.log),
-            std::mem::take(&mut state.waits),
-        );
-        tried.clear();
-        used.clear();
-        log.clear();
-        waits.clear();
-        *state = RequestState {
+        let state = self.spare.place(RequestState {
             request,
             mode,
             routes,
             is_alias,
             route_set,
             iteration: 1,
-            walk: Walk {
-                tried,
-                used,
-                ..Walk::default()
-            },
-            log,
+            walk: Walk::default(),
+            log: Vec::new(),
             attempts: 0,
             in_flight: None,
             waited: Duration::ZERO,
@@ -410,8 +390,8 @@ impl Gateway {
             first_selected: None,
             last_sent: None,
             byok,
-            waits,
-        };
+            waits: Vec::new(),
+        });
         self.requests.insert(id, state);
         self.step(now, id);
         self.check_invariants();
