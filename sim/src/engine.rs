@@ -96,6 +96,14 @@ pub struct FinalState {
     pub tracked_entries_max: usize,
 }
 
+/// Where a pending item is kept.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    Heap,
+    Edge,
+    Arrival,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Item {
     FaultEdge(usize, bool),
@@ -178,6 +186,9 @@ struct Engine<'w> {
     /// in (instant, sequence) order, merged with it by the same key.
     edges: Vec<(Instant, u64, Item)>,
     edges_done: usize,
+    /// The one arrival scheduled at a time (the next is scheduled when it is handled),
+    /// likewise kept out of the heap: it would be pushed near the top every time.
+    arrival: Option<(Instant, u64, Item)>,
     seq: u64,
     /// Heap items (the run ends when none is left and nothing is open).
     live_items: usize,
@@ -190,7 +201,6 @@ struct Engine<'w> {
     arrivals: workload::Stream<'w>,
     /// The next arrival, already drawn from the stream and scheduled.
     next_arrival: Option<(Instant, Request)>,
-    arrivals_total: usize,
     /// Streaming runs hand answers here instead of keeping them.
     on_response: Option<&'w mut ResponseSink<'w>>,
     trace: Trace,
@@ -239,12 +249,12 @@ impl<'w> Engine<'w> {
             }
         }
         let mut arrivals = workload::Stream::new(&world.workload, options.seed);
-        let arrivals_total = arrivals.remaining();
         let next_arrival = arrivals.next();
+        // A capacity hint only (the exact total is not counted up front).
         let kept = if on_response.is_some() {
             0
         } else {
-            arrivals_total
+            arrivals.size_hint().0
         };
         let mut engine = Engine {
             world,
@@ -255,6 +265,7 @@ impl<'w> Engine<'w> {
             heap: BinaryHeap::new(),
             edges: Vec::new(),
             edges_done: 0,
+            arrival: None,
             seq: 0,
             live_items: 0,
             answers: Vec::new(),
@@ -266,7 +277,6 @@ impl<'w> Engine<'w> {
             arrived_at: Vec::with_capacity(kept),
             arrivals,
             next_arrival,
-            arrivals_total,
             on_response,
             attempts: 0,
             tracked: 0,
@@ -295,42 +305,53 @@ impl<'w> Engine<'w> {
             return;
         }
         self.live_items += 1;
+        if matches!(item, Item::Arrival(_)) {
+            debug_assert!(self.arrival.is_none(), "one arrival is scheduled at a time");
+            self.arrival = Some((at, self.seq, item));
+            return;
+        }
         self.heap.push(Reverse((at, self.seq, item)));
     }
 
-    /// The instant of the earliest item, heap or fault edge.
-    fn next_item_at(&self) -> Option<Instant> {
-        let heap = self.heap.peek().map(|Reverse((at, seq, _))| (*at, *seq));
-        let edge = self
-            .edges
-            .get(self.edges_done)
-            .map(|(at, seq, _)| (*at, *seq));
-        match (heap, edge) {
-            (Some(h), Some(e)) => Some(h.min(e).0),
-            (h, e) => h.or(e).map(|(at, _)| at),
+    /// The earliest pending item and where it is kept, by (instant, sequence): sequences
+    /// are unique, so the order is the one a single heap of every item would give.
+    fn earliest(&self) -> Option<(Instant, Source)> {
+        let mut best = self
+            .heap
+            .peek()
+            .map(|Reverse((at, seq, _))| ((*at, *seq), Source::Heap));
+        if let Some((at, seq, _)) = self.edges.get(self.edges_done) {
+            if best.is_none_or(|(key, _)| (*at, *seq) < key) {
+                best = Some(((*at, *seq), Source::Edge));
+            }
         }
+        if let Some((at, seq, _)) = &self.arrival {
+            if best.is_none_or(|(key, _)| (*at, *seq) < key) {
+                best = Some(((*at, *seq), Source::Arrival));
+            }
+        }
+        best.map(|((at, _), source)| (at, source))
     }
 
-    /// Takes the earliest item, heap or fault edge (ties cannot happen: sequences differ).
-    fn pop_item(&mut self) -> Option<(Instant, Item)> {
-        let heap = self.heap.peek().map(|Reverse((at, seq, _))| (*at, *seq));
-        let edge = self
-            .edges
-            .get(self.edges_done)
-            .map(|(at, seq, _)| (*at, *seq));
-        let from_edges = match (heap, edge) {
-            (Some(h), Some(e)) => e < h,
-            (None, Some(_)) => true,
-            (_, None) => false,
-        };
-        if from_edges {
-            let (at, _, item) = &self.edges[self.edges_done];
-            self.edges_done += 1;
-            return Some((*at, *item));
+    /// Takes the pending item [`earliest`](Self::earliest) found.
+    fn take_item(&mut self, source: Source) -> Option<(Instant, Item)> {
+        match source {
+            Source::Edge => {
+                let (at, _, item) = *self.edges.get(self.edges_done)?;
+                self.edges_done += 1;
+                Some((at, item))
+            }
+            Source::Arrival => {
+                let (at, _, item) = self.arrival.take()?;
+                self.live_items -= 1;
+                Some((at, item))
+            }
+            Source::Heap => {
+                let Reverse((at, _, item)) = self.heap.pop()?;
+                self.live_items -= 1;
+                Some((at, item))
+            }
         }
-        let Reverse((at, _, item)) = self.heap.pop()?;
-        self.live_items -= 1;
-        Some((at, item))
     }
 
     fn record(&mut self, record: Record) {
@@ -340,18 +361,24 @@ impl<'w> Engine<'w> {
     }
 
     fn run_to_end(mut self) -> Result<Run, EngineError> {
-        let steps_max = 64 * self.arrivals_total as u64 + 100_000;
+        // The step bound: 64 per arrival plus 100 000. Arrivals are drawn as they come,
+        // so the total is known only once the stream ends; the arrivals drawn so far bound
+        // it from below, and only when the steps pass that is the exact total counted.
+        // The error therefore comes at the same step, with the same bound, as if the total
+        // had been known from the start.
+        let bound = |arrivals: usize| 64 * arrivals as u64 + 100_000;
         let sim_time_max =
             Instant::ZERO + self.world.duration + gatesim_core::Duration::from_secs(24 * 3600);
         let mut steps = 0u64;
         loop {
-            let next_item = self.next_item_at();
+            let next_item = self.earliest();
             let next_timer = self.gateway.poll_timeout().map(|(at, _)| at);
             if self.gateway.open_requests() == 0 && self.live_items == 0 && next_timer.is_none() {
                 break;
             }
             steps += 1;
-            if steps > steps_max {
+            if steps > bound(self.arrivals.yielded()) && steps > bound(self.arrivals.total()) {
+                let steps_max = bound(self.arrivals.total());
                 return Err(EngineError::StepsExceeded {
                     steps,
                     steps_max,
@@ -360,8 +387,8 @@ impl<'w> Engine<'w> {
                 });
             }
             match (next_item, next_timer) {
-                (Some(item_at), timer) if timer.is_none_or(|t| item_at <= t) => {
-                    let Some((at, item)) = self.pop_item() else {
+                (Some((item_at, source)), timer) if timer.is_none_or(|t| item_at <= t) => {
+                    let Some((at, item)) = self.take_item(source) else {
                         break;
                     };
                     self.now = at;

@@ -15,7 +15,10 @@ pub const ARRIVALS_MAX: usize = 5_000_000;
 /// Every arrival of a workload, in time order (ties keep list order, explicit requests
 /// first, then generators in order). Each generator draws from its own sub-stream.
 pub fn resolve(workload: &Workload, root_seed: u64) -> Vec<(Instant, Request)> {
-    Stream::new(workload, root_seed).collect()
+    let mut stream = Stream::new(workload, root_seed);
+    let mut all = Vec::with_capacity(stream.total());
+    all.extend(stream);
+    all
 }
 
 /// The arrivals of [`resolve`], in the same order, generated as they are consumed: a run
@@ -24,16 +27,23 @@ pub fn resolve(workload: &Workload, root_seed: u64) -> Vec<(Instant, Request)> {
 /// Generators are merged by time (ties: explicit requests first, then generators in
 /// order), which is the order a stable sort of their concatenation gives because each
 /// generator's times never decrease. A counting pass over each generator's sub-stream
-/// first fixes what a whole list would need up front: the total (for step bounds), the
-/// share of [`ARRIVALS_MAX`] each generator gets, and where each one's custom model
-/// names start numbering.
+/// but the last first fixes what a whole list would need up front: the share of
+/// [`ARRIVALS_MAX`] each later generator gets, and where its custom model names start
+/// numbering. The last generator needs neither, so it is counted only if the total is
+/// asked for ([`total`](Stream::total); the engine asks only if a run nears its step
+/// bound): most runs draw each arrival once.
 #[derive(Debug)]
 pub struct Stream<'w> {
     explicit: std::iter::Peekable<std::vec::IntoIter<(Instant, Request)>>,
     generators: Vec<GenState<'w>>,
     /// Arrivals yielded so far (the body digest's position).
     yielded: u64,
-    total: usize,
+    /// Arrivals counted so far: the explicit ones and every generator's but the last's
+    /// until [`total`](Stream::total) counts that one too.
+    counted: usize,
+    /// The last generator as it was built (its definition, sub-stream, share and first
+    /// custom number), while it is not counted.
+    uncounted: Option<(&'w Generator, ChaCha8Rng, usize, u64)>,
 }
 
 impl<'w> Stream<'w> {
@@ -49,9 +59,18 @@ impl<'w> Stream<'w> {
         let mut total = explicit.len();
         let mut custom = 0u64;
         let mut generators = Vec::with_capacity(workload.generators.len());
+        let mut uncounted = None;
+        let last = workload.generators.len().checked_sub(1);
         for (i, g) in workload.generators.iter().enumerate() {
             let rng = seed::stream(root_seed, &format!("workload/{i}"));
             let limit = ARRIVALS_MAX - total;
+            if Some(i) == last {
+                // Drawing up to its whole share stops where a count would have: at the
+                // generator's end or at the share, whichever comes first.
+                uncounted = Some((g, rng.clone(), limit, custom));
+                generators.push(GenState::new(g, rng, limit, custom));
+                break;
+            }
             let mut counter = GenState::new(g, rng.clone(), limit, custom);
             let (count, customs) = counter.count();
             generators.push(GenState::new(g, rng, count, custom));
@@ -62,13 +81,28 @@ impl<'w> Stream<'w> {
             explicit: explicit.into_iter().peekable(),
             generators,
             yielded: 0,
-            total,
+            counted: total,
+            uncounted,
         }
     }
 
-    /// Arrivals not yet yielded.
-    pub fn remaining(&self) -> usize {
-        self.total - self.yielded as usize
+    /// Every arrival of the stream, yielded or not. The first call may count the last
+    /// generator's arrivals (a pass over its sub-stream).
+    pub fn total(&mut self) -> usize {
+        if let Some((g, rng, limit, custom)) = self.uncounted.take() {
+            self.counted += GenState::new(g, rng, limit, custom).count().0;
+        }
+        self.counted
+    }
+
+    /// Arrivals yielded so far.
+    pub fn yielded(&self) -> usize {
+        self.yielded as usize
+    }
+
+    /// Arrivals not yet yielded (see [`total`](Stream::total)).
+    pub fn remaining(&mut self) -> usize {
+        self.total() - self.yielded()
     }
 }
 
@@ -101,7 +135,11 @@ impl Iterator for Stream<'_> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining(), Some(self.remaining()))
+        let left = self.counted.saturating_sub(self.yielded());
+        match self.uncounted {
+            Some(_) => (left, Some(ARRIVALS_MAX.saturating_sub(self.yielded()))),
+            None => (left, Some(left)),
+        }
     }
 }
 
@@ -315,6 +353,42 @@ mod tests {
         let share_a = a.iter().filter(|(_, r)| &*r.model == "a").count() * 100 / a.len();
         assert!((70..80).contains(&share_a), "{share_a}% of model a");
         assert!(a.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn the_total_is_counted_on_demand_and_matches_the_stream() {
+        // Two generators (the first is counted up front, the last only on demand), custom
+        // names in both, and explicit requests.
+        let g = |rate_milli_per_s, custom_model_bp| Generator {
+            from: Instant(0),
+            until: Instant(20_000),
+            rate_milli_per_s,
+            arrivals: Arrivals::Poisson,
+            project: ProjectId(0),
+            mix: vec![(1, spec("a"))],
+            custom_model_bp,
+        };
+        let w = Workload {
+            requests: vec![spec("x"), spec("y")],
+            generators: vec![g(30_000, 2_000), g(70_000, 5_000)],
+        };
+        for seed in 0..4 {
+            let all = resolve(&w, seed);
+            let mut stream = Stream::new(&w, seed);
+            let (low, high) = stream.size_hint();
+            assert!(low <= all.len() && high.is_some_and(|h| all.len() <= h));
+            // Asked for midway, the total counts what is still to come as well.
+            let first: Vec<_> = stream.by_ref().take(100).collect();
+            assert_eq!(stream.yielded(), 100);
+            assert_eq!(stream.total(), all.len());
+            assert_eq!(stream.remaining(), all.len() - 100);
+            let rest: Vec<_> = stream.collect();
+            assert_eq!(
+                [first, rest].concat(),
+                all,
+                "counting changes nothing drawn"
+            );
+        }
     }
 
     #[test]
