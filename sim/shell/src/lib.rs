@@ -23,6 +23,8 @@
 //! ```
 
 #[cfg(madsim)]
+mod board;
+#[cfg(madsim)]
 mod client;
 #[cfg(madsim)]
 mod clock;

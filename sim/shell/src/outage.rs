@@ -1,12 +1,10 @@
 //! Regional outages on the network: the fault injector that clogs, kills and restarts
-//! provider nodes at the fault plan's edges, and the ground-truth board the trace
-//! recorder reads to name the cause of a timeout.
+//! provider nodes at the fault plan's edges (and marks them on the shell's [`Board`]).
 
 use crate::clock::Clock;
 use crate::net::Place;
 use crate::options::OutageStyle;
-use crate::service::lock;
-use crate::shell::Shell;
+use crate::shell::{lock, Shell};
 use gatesim_core::Instant;
 use gatesim_sim::world::{Fault, FaultKind, OutageMode};
 use madsim::net::NetSim;
@@ -15,35 +13,6 @@ use madsim::task::NodeId;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tracing::debug;
-
-/// Where each provider node's outage stands, as the injector set it.
-#[derive(Debug, Default)]
-pub(crate) struct Board {
-    places: BTreeMap<Place, Spot>,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Spot {
-    down: bool,
-    last_up: Option<Instant>,
-}
-
-impl Board {
-    /// Whether an outage hit `place` at any time from `since` until now.
-    pub fn touched(&self, place: Place, since: Instant) -> bool {
-        self.places
-            .get(&place)
-            .is_some_and(|s| s.down || s.last_up.is_some_and(|up| up >= since))
-    }
-
-    fn set(&mut self, place: Place, down: bool, now: Instant) {
-        let spot = self.places.entry(place).or_default();
-        if spot.down && !down {
-            spot.last_up = Some(now);
-        }
-        spot.down = down;
-    }
-}
 
 /// What a provider node's network looks like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 
 use crate::clock::Clock;
 use crate::net::{Net, Upstream};
-use crate::shell::{Inbox, Shell};
+use crate::shell::{lock, Inbox, Shell};
 use gatesim_core::{Instant, Request, RequestId};
 use std::sync::{Arc, Mutex};
 
@@ -92,12 +92,4 @@ impl Service {
             self.arm(at);
         }
     }
-}
-
-/// Locks the shell state. madsim runs every task on one thread, so the lock is never
-/// contended; it is poisoned only by a panic, which already ends the run.
-pub(crate) fn lock(shell: &Mutex<Shell>) -> std::sync::MutexGuard<'_, Shell> {
-    shell
-        .lock()
-        .expect("shell state: a panic while locked has already ended the run")
 }

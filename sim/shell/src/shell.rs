@@ -7,7 +7,7 @@
 
 use crate::net::{Place, Upstream};
 use crate::options::{ShellBug, ShellError, ShellStats};
-use crate::outage::Board;
+use crate::board::Board;
 use gatesim_core::{
     Action, AttemptId, ClientResponse, Duration, Event, Gateway, Instant, KeyId, Request,
     RequestId, Response, Scope, StreamProgress, TimerReason, TransportError,
@@ -16,6 +16,7 @@ use gatesim_sim::engine::{FinalState, Run};
 use gatesim_sim::provider::Cause;
 use gatesim_sim::trace::{Arrival, Names, Record, Trace};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tracing::debug;
 
@@ -433,6 +434,14 @@ impl Shell {
         self.armed.insert(at);
         Some(at)
     }
+}
+
+/// Locks the shell state. madsim runs every task on one thread, so the lock is never
+/// contended; it is poisoned only by a panic, which already ends the run.
+pub(crate) fn lock(shell: &Mutex<Shell>) -> MutexGuard<'_, Shell> {
+    shell
+        .lock()
+        .expect("shell state: a panic while locked has already ended the run")
 }
 
 /// The ground truth of an answer as it reaches the gateway: a fake provider states a rate
