@@ -8,13 +8,14 @@
 //!    every string for values that look like real API keys;
 //! 2. shape: `raw` serde types with `deny_unknown_fields`, one list element at a time, so
 //!    a typo in `faults[0]` does not hide one in `faults[3]`;
-//! 3. meaning (`validate`): units, ranges, references between entities (with the list of
+//! 3. meaning (`validate`, with the toolbox in `ctx`): units, ranges, references between entities (with the list of
 //!    known ids), fields a fault kind does not take, time order.
 //!
 //! [`to_json`] writes a `World` back as a version-1 file such that
 //! `parse(&to_json(&w)) == Ok(w)` for every world [`parse`] produced.
 
 mod catalog;
+mod ctx;
 mod expect;
 mod faults;
 mod lenient;
@@ -29,7 +30,8 @@ mod write;
 mod tests;
 
 use crate::world::World;
-use raw::{Item, RawScenario, Seg};
+use ctx::Ctx;
+use raw::{Item, RawScenario};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
@@ -100,7 +102,7 @@ pub fn parse(text: &str) -> Result<World, Vec<ScenarioError>> {
         Ok(StrictValue(v)) => v,
         Err(e) => return Err(vec![syntax_error(&e)]),
     };
-    let mut ctx = validate::Ctx::default();
+    let mut ctx = Ctx::default();
     if !value.is_object() {
         ctx.err(
             "(file)",
@@ -163,7 +165,7 @@ fn syntax_error(e: &serde_json::Error) -> ScenarioError {
 }
 
 /// Every string value (and key) that looks like a real API key is an error.
-fn scan_secrets(value: &Value, path: &mut String, ctx: &mut validate::Ctx) {
+fn scan_secrets(value: &Value, path: &mut String, ctx: &mut Ctx) {
     let at = |path: &str| {
         if path.is_empty() {
             "(file)".to_owned()
@@ -208,23 +210,6 @@ fn secret_problem(shown: &str) -> String {
         "looks like a real API key ({shown}); credentials in scenario files are labels \
          (\"k0\", \"org-openai\"), never secrets: remove it and rotate the key"
     )
-}
-
-/// Appends item-relative path segments to a base path.
-fn join(base: &str, segs: &[Seg]) -> String {
-    let mut out = base.to_owned();
-    for seg in segs {
-        match seg {
-            Seg::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
 }
 
 /// A JSON value read with duplicate object keys rejected (serde_json keeps the last one

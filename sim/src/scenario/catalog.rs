@@ -3,7 +3,7 @@
 
 use super::raw::{Item, RawCredential, RawLatency, RawMapping, RawModel, RawProvider, RawScenario};
 use super::text::{format_duration, known_list, quote};
-use super::validate::{Ctx, Index, Names};
+use super::ctx::{Ctx, Index, Names};
 use crate::world::{ProviderSpec, Style};
 use gatesim_core::{
     Catalog, Credential, Mapping, Mode, Model, ModelId, Project, Provider, ProviderId, RegionId,

@@ -4,7 +4,7 @@
 use super::faults::FAULT_KINDS;
 use super::raw::{Item, RawExpect, RawSwarm};
 use super::text::{known_list, quote};
-use super::validate::{Ctx, Names};
+use super::ctx::{Ctx, Names};
 use crate::world::{CredentialState, Expectation, SwarmFault, Workload};
 use gatesim_core::{KeyId, Outcome};
 

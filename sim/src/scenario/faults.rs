@@ -3,7 +3,7 @@
 use super::catalog::region_names;
 use super::raw::{Item, RawFault};
 use super::text::{format_duration, fraction_bp, known_list, quote};
-use super::validate::{Ctx, Names};
+use super::ctx::{Ctx, Names};
 use crate::world::{Fault, FaultKind, FaultPlan, OutageMode, RetryStyle};
 use gatesim_core::{Catalog, Instant, KeyId, ProviderId, RegionId};
 

@@ -2,7 +2,7 @@
 
 use super::raw::{DurText, RawOverrides, RawPolicy};
 use super::text::{closest, known_list, quote};
-use super::validate::Ctx;
+use super::ctx::Ctx;
 use gatesim_core::{Duration, Policy, Regression, Regressions};
 
 /// The policy presets: only the reference policy so far.

@@ -1,184 +1,19 @@
-//! From the raw file to a `World`: required fields, units, ranges and references between
-//! entities. Every problem is collected; nothing stops at the first.
+//! From the raw file to a `World`: the conductor that runs each section's checks in
+//! order (header, catalog, policy, faults, workload, expectations) and assembles the world.
 //!
 //! Entities with a problem are still built (with placeholder values) so that later
-//! sections are checked too; the world is discarded when any error was found. A list with
-//! an element that could not be read at all is "incomplete": references into it are not
-//! reported as unknown, since the referent may be the unreadable element.
+//! sections are checked too; the world is discarded when any error was found. The
+//! sections share the toolbox in [`ctx`](super::ctx).
 
-use super::raw::{Item, RawScenario, Seg};
-use super::text::{closest, known_list, parse_duration, quote};
-use super::{catalog, expect, faults, join, policy, workload, ScenarioError};
+use super::ctx::{Ctx, Index, Names};
+use super::raw::RawScenario;
+use super::{catalog, expect, faults, policy, workload};
 use super::{EPOCH_UNIX_S_DEFAULT, VERSION};
 use crate::world::World;
-use gatesim_core::{Catalog, Duration, Policy};
+use gatesim_core::{Catalog, Policy};
 
 /// Latest `epoch_unix_s` accepted: 9999-12-31T23:59:59Z (HTTP-dates have four-digit years).
 const EPOCH_UNIX_S_MAX: u64 = 253_402_300_799;
-
-/// Collected errors.
-#[derive(Debug, Default)]
-pub struct Ctx {
-    /// Every error so far, in the order found.
-    pub errors: Vec<ScenarioError>,
-}
-
-impl Ctx {
-    /// Records an error at `path`.
-    pub fn err(&mut self, path: impl Into<String>, problem: impl Into<String>) {
-        self.errors.push(ScenarioError::field(path, problem));
-    }
-
-    /// Records an item's structural problems under `base`.
-    pub fn problems(&mut self, base: &str, problems: &[(Vec<Seg>, String)]) {
-        for (segs, message) in problems {
-            let (path, problem) = describe(base, segs, message);
-            self.err(path, problem);
-        }
-    }
-
-    /// An item's value, recording its problems under `path`.
-    pub fn item<'a, T>(&mut self, path: &str, item: &'a Item<T>) -> Option<&'a T> {
-        self.problems(path, &item.problems);
-        item.value.as_ref()
-    }
-
-    /// Whether a structural error was already recorded at `path` (or below it).
-    pub fn has_error_at(&self, path: &str) -> bool {
-        self.errors.iter().any(|e| {
-            e.path().is_some_and(|p| {
-                p == path
-                    || p.strip_prefix(path)
-                        .is_some_and(|r| r.starts_with(['.', '[']))
-            })
-        })
-    }
-
-    /// Parses a duration field.
-    pub fn duration(&mut self, path: &str, text: &str) -> Option<Duration> {
-        match parse_duration(text) {
-            Ok(ms) => Some(Duration::from_ms(ms)),
-            Err(problem) => {
-                self.err(path, problem);
-                None
-            }
-        }
-    }
-
-    /// Picks one of a fixed set of names (`style`, `mode`, ...).
-    pub fn choose<T: Copy>(
-        &mut self,
-        path: &str,
-        what: &str,
-        value: &str,
-        options: &[(&str, T)],
-    ) -> Option<T> {
-        if let Some((_, v)) = options.iter().find(|(n, _)| *n == value) {
-            return Some(*v);
-        }
-        self.err(
-            path,
-            format!(
-                "unknown {what} {} (known: {})",
-                quote(value),
-                known_list(options.iter().map(|(n, _)| *n))
-            ),
-        );
-        None
-    }
-
-    /// Checks an entity id: non-empty, no whitespace or control characters.
-    pub fn id(&mut self, path: &str, id: &str) {
-        if id.is_empty() {
-            self.err(path, "empty (an id is a short label such as \"k0\")");
-        } else if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            self.err(path, format!("{} contains whitespace", quote(id)));
-        }
-    }
-}
-
-/// The declared ids of one kind of entity, in declaration order (= index order).
-#[derive(Debug)]
-pub struct Index {
-    what: &'static str,
-    names: Vec<String>,
-    paths: Vec<String>,
-    /// False when some element could not be read at all.
-    pub complete: bool,
-}
-
-impl Index {
-    pub fn new(what: &'static str) -> Index {
-        Index {
-            what,
-            names: Vec::new(),
-            paths: Vec::new(),
-            complete: true,
-        }
-    }
-
-    /// The index of a declared id.
-    pub fn position(&self, name: &str) -> Option<u32> {
-        self.names.iter().position(|n| n == name).map(|i| i as u32)
-    }
-
-    /// The declared ids.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(String::as_str)
-    }
-
-    /// Declares an id; a duplicate is an error and is not declared.
-    pub fn add(&mut self, ctx: &mut Ctx, path: &str, name: &str) -> bool {
-        if let Some(i) = self.position(name) {
-            let first = &self.paths[i as usize];
-            ctx.err(
-                path,
-                format!(
-                    "duplicate {} id {} (first at {first})",
-                    self.what,
-                    quote(name)
-                ),
-            );
-            return false;
-        }
-        self.names.push(name.to_owned());
-        self.paths.push(path.to_owned());
-        true
-    }
-
-    /// Resolves a reference; an unknown id is an error listing the known ones (unless the
-    /// list is incomplete, where the referent may be the unreadable element).
-    pub fn resolve(&self, ctx: &mut Ctx, path: &str, name: &str) -> Option<u32> {
-        let found = self.position(name);
-        if found.is_none() && self.complete {
-            ctx.err(
-                path,
-                format!(
-                    "unknown {} {} (known: {})",
-                    self.what,
-                    quote(name),
-                    known_list(self.names())
-                ),
-            );
-        }
-        found
-    }
-}
-
-/// The ids of every kind of entity.
-#[derive(Debug)]
-pub struct Names {
-    /// Regions.
-    pub regions: Index,
-    /// Providers.
-    pub providers: Index,
-    /// Models and aliases.
-    pub models: Index,
-    /// Credentials.
-    pub credentials: Index,
-    /// Projects.
-    pub projects: Index,
-}
 
 /// Builds the world from a readable file, recording every problem in `ctx`.
 pub fn build(raw: &RawScenario, ctx: &mut Ctx) -> World {
@@ -252,54 +87,4 @@ fn header(raw: &RawScenario, ctx: &mut Ctx) {
             format!("{e} is after the year 9999 (at most {EPOCH_UNIX_S_MAX})"),
         );
     }
-}
-
-/// Turns a serde message into a path and a problem a scenario author can act on.
-fn describe(base: &str, segs: &[Seg], message: &str) -> (String, String) {
-    let path = join(base, segs);
-    let path = if path.is_empty() {
-        "(file)".to_owned()
-    } else {
-        path
-    };
-    if let Some(field) = super::raw::missing_field(message) {
-        let full = if path == "(file)" {
-            field.to_owned()
-        } else {
-            format!("{path}.{field}")
-        };
-        return (full, "missing (this field is required)".to_owned());
-    }
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let mut quoted = rest.split('`');
-        let name = quoted.next().unwrap_or_default();
-        // The expected names are every other backtick-quoted token after the name.
-        let expected: Vec<&str> = quoted.skip(1).step_by(2).collect();
-        let problem = match closest(name, expected.iter().copied()) {
-            Some(c) => format!("unknown field (did you mean {}?)", quote(c)),
-            None if expected.is_empty() => "unknown field (this object takes no fields)".to_owned(),
-            None => format!("unknown field (expected one of: {})", expected.join(", ")),
-        };
-        return (path, problem);
-    }
-    (path, friendly_types(message))
-}
-
-/// Rust type names in serde messages, in words.
-fn friendly_types(message: &str) -> String {
-    let mut out = message.to_owned();
-    for (rust, words) in [
-        ("expected u16", "expected an integer from 0 to 65535"),
-        ("expected u32", "expected an integer from 0 to 4294967295"),
-        ("expected u64", "expected an integer of 0 or more"),
-        ("expected a sequence", "expected a list"),
-        ("expected a map", "expected an object"),
-    ] {
-        out = out.replace(rust, words);
-    }
-    if let Some(at) = out.find("expected struct Raw") {
-        out.truncate(at);
-        out.push_str("expected an object");
-    }
-    out
 }

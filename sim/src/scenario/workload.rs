@@ -2,7 +2,7 @@
 
 use super::raw::{RawGenerator, RawScenario};
 use super::text::{format_duration, fraction_bp, known_list, quote};
-use super::validate::{Ctx, Names};
+use super::ctx::{Ctx, Names};
 use crate::world::{Arrivals, FaultPlan, Generator, RequestSpec, Workload};
 use gatesim_core::{Catalog, Duration, Instant, KeyId, ProjectId, RequestKind, Source};
 
