@@ -1,9 +1,9 @@
 //! The world's entities: regions, providers, models and aliases, credentials, projects.
 //! Each is declared once (duplicate ids are errors) and referenced by id.
 
+use super::ctx::{Ctx, Index, Names};
 use super::raw::{Item, RawCredential, RawLatency, RawMapping, RawModel, RawProvider, RawScenario};
 use super::text::{format_duration, known_list, quote};
-use super::ctx::{Ctx, Index, Names};
 use crate::world::{ProviderSpec, Style};
 use gatesim_core::{
     Catalog, Credential, Mapping, Mode, Model, ModelId, Project, Provider, ProviderId, RegionId,

@@ -1,10 +1,10 @@
 //! `expect` (scenario-specific checks: request, credential and metric entries) and
 //! `swarm` (the fault kinds a swarm world draws from).
 
+use super::ctx::{Ctx, Names};
 use super::faults::FAULT_KINDS;
 use super::raw::{Item, RawExpect, RawSwarm};
 use super::text::{known_list, quote};
-use super::ctx::{Ctx, Names};
 use crate::world::{CredentialState, Expectation, SwarmFault, Workload};
 use gatesim_core::{KeyId, Outcome};
 

@@ -1,9 +1,9 @@
 //! `faults[i]`: one flat object per fault, checked against the fields its kind takes.
 
 use super::catalog::region_names;
+use super::ctx::{Ctx, Names};
 use super::raw::{Item, RawFault};
 use super::text::{format_duration, fraction_bp, known_list, quote};
-use super::ctx::{Ctx, Names};
 use crate::world::{Fault, FaultKind, FaultPlan, OutageMode, RetryStyle};
 use gatesim_core::{Catalog, Instant, KeyId, ProviderId, RegionId};
 

@@ -1,8 +1,8 @@
 //! `policy`: the preset, per-field overrides of `gatesim_core::Policy`, and regression knobs.
 
+use super::ctx::Ctx;
 use super::raw::{DurText, RawOverrides, RawPolicy};
 use super::text::{closest, known_list, quote};
-use super::ctx::Ctx;
 use gatesim_core::{Duration, Policy, Regression, Regressions};
 
 /// The policy presets: only the reference policy so far.

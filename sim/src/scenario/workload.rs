@@ -1,8 +1,8 @@
 //! `workload` (requests and generators), `duration`, `expect` and `swarm`.
 
+use super::ctx::{Ctx, Names};
 use super::raw::{RawGenerator, RawScenario};
 use super::text::{format_duration, fraction_bp, known_list, quote};
-use super::ctx::{Ctx, Names};
 use crate::world::{Arrivals, FaultPlan, Generator, RequestSpec, Workload};
 use gatesim_core::{Catalog, Duration, Instant, KeyId, ProjectId, RequestKind, Source};
 
