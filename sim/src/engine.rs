@@ -2,18 +2,21 @@
 //! always the earliest first, ties by insertion order. Single-threaded, bounded.
 
 use crate::provider::{Cause, FakeProvider, Planned};
+use crate::recorder::{Keep, Recorder};
 use crate::seed;
-use crate::trace::{Arrival, Names, Record, Trace};
+use crate::trace::Names;
 use crate::workload;
 use crate::world::World;
 use gatesim_core::{
     Action, AttemptId, ClientResponse, ConfigError, Gateway, Instant, KeyId, Policy, ProviderId,
-    Request, RequestId, Scope,
+    Request, RequestId,
 };
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use thiserror::Error;
-use tracing::{debug, debug_span};
+use tracing::debug_span;
+
+pub use crate::recorder::{FinalState, Run};
 
 /// A run that could not complete.
 #[derive(Debug, Error)]
@@ -60,40 +63,6 @@ pub struct RunOptions {
     pub seed: u64,
     /// Record the trace (off for pure speed runs; metrics are kept either way).
     pub record: bool,
-}
-
-/// What a run produced.
-#[derive(Debug)]
-pub struct Run {
-    /// The seed it ran with.
-    pub seed: u64,
-    /// Every record.
-    pub trace: Trace,
-    /// Names for rendering the trace.
-    pub names: Names,
-    /// Final state the checker needs.
-    pub final_state: FinalState,
-    /// Client answers in request order.
-    pub responses: Vec<(RequestId, Instant, ClientResponse)>,
-    /// Arrival time of each request.
-    pub arrivals: Vec<Instant>,
-    /// Attempts dispatched.
-    pub attempts: u64,
-    /// Events processed.
-    pub steps: u64,
-    /// Simulated time at the end.
-    pub ended_at: Instant,
-}
-
-/// The gateway's state when the run ended, as reported by its getters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FinalState {
-    /// Per credential: blacklisted?
-    pub blacklisted: Vec<bool>,
-    /// Per (credential, scope) seen in attempts: reported uptime in basis points.
-    pub key_uptime_bp: BTreeMap<(KeyId, Scope), u32>,
-    /// Highest number of tracked health entries seen.
-    pub tracked_entries_max: usize,
 }
 
 /// Where a pending item is kept.
@@ -203,16 +172,7 @@ struct Engine<'w> {
     next_arrival: Option<(Instant, Request)>,
     /// Streaming runs hand answers here instead of keeping them.
     on_response: Option<&'w mut ResponseSink<'w>>,
-    trace: Trace,
-    names: Names,
-    responses: Vec<(RequestId, Instant, ClientResponse)>,
-    arrived_at: Vec<Instant>,
-    attempts: u64,
-    tracked: usize,
-    tracked_max: usize,
-    /// (credential, scope) of every attempt, duplicates included: sorted and deduplicated
-    /// once at the end (cheaper than a set insert per attempt).
-    scopes_seen: Vec<(KeyId, Scope)>,
+    recorder: Recorder,
     now: Instant,
 }
 
@@ -250,12 +210,12 @@ impl<'w> Engine<'w> {
         }
         let mut arrivals = workload::Stream::new(&world.workload, options.seed);
         let next_arrival = arrivals.next();
-        // A capacity hint only (the exact total is not counted up front).
-        let kept = if on_response.is_some() {
-            0
-        } else {
-            arrivals.size_hint().0
+        let keep = Keep {
+            trace: options.record,
+            outputs: on_response.is_none(),
         };
+        // A capacity hint only (the exact total is not counted up front).
+        let recorder = Recorder::new(Names::new(world), keep, arrivals.size_hint().0);
         let mut engine = Engine {
             world,
             options,
@@ -271,17 +231,10 @@ impl<'w> Engine<'w> {
             answers: Vec::new(),
             answers_free: Vec::new(),
             pending: Window::new(),
-            trace: Trace::default(),
-            names: Names::new(world),
-            responses: Vec::with_capacity(kept),
-            arrived_at: Vec::with_capacity(kept),
             arrivals,
             next_arrival,
             on_response,
-            attempts: 0,
-            tracked: 0,
-            tracked_max: 0,
-            scopes_seen: Vec::new(),
+            recorder,
             now: Instant::ZERO,
         };
         for (i, f) in world.faults.faults.iter().enumerate() {
@@ -354,12 +307,6 @@ impl<'w> Engine<'w> {
         }
     }
 
-    fn record(&mut self, record: Record) {
-        if self.options.record {
-            self.trace.push(self.now, record);
-        }
-    }
-
     fn run_to_end(mut self) -> Result<Run, EngineError> {
         // The step bound: 64 per arrival plus 100 000. Arrivals are drawn as they come,
         // so the total is known only once the stream ends; the arrivals drawn so far bound
@@ -420,23 +367,14 @@ impl<'w> Engine<'w> {
             }
             self.drain();
         }
-        let final_state = self.final_state();
-        Ok(Run {
-            seed: self.options.seed,
-            trace: self.trace,
-            names: self.names,
-            final_state,
-            responses: self.responses,
-            arrivals: self.arrived_at,
-            attempts: self.attempts,
-            steps,
-            ended_at: self.now,
-        })
+        Ok(self
+            .recorder
+            .finish(&self.gateway, self.options.seed, steps, self.now))
     }
 
     fn handle_item(&mut self, item: Item) {
         match item {
-            Item::FaultEdge(fault, started) => self.record(Record::FaultEdge { fault, started }),
+            Item::FaultEdge(fault, started) => self.recorder.fault_edge(self.now, fault, started),
             Item::Arrival(i) => {
                 let (_, request) = self
                     .next_arrival
@@ -446,41 +384,9 @@ impl<'w> Engine<'w> {
                 if let Some((at, _)) = self.next_arrival {
                     self.schedule(at, Item::Arrival(i + 1));
                 }
-                if self.options.record {
-                    self.names.learn(&request.model);
-                }
-                let model = if self.options.record || tracing::enabled!(tracing::Level::DEBUG) {
-                    request.model.to_string()
-                } else {
-                    String::new()
-                };
-                let (kind, stream, byok, iterations, digest, project) = (
-                    request.kind,
-                    request.stream,
-                    request.byok,
-                    request.iterations,
-                    request.body_digest,
-                    request.project,
-                );
+                let arrival = self.recorder.arriving(&request);
                 let id = self.gateway.submit(self.now, request);
-                debug!(t_ms = self.now.as_ms(), request = id.0, model = %model, "arrival");
-                if self.on_response.is_none() {
-                    self.arrived_at.push(self.now);
-                }
-                if self.options.record {
-                    let arrival = Arrival {
-                        request: id,
-                        project,
-                        model,
-                        kind,
-                        stream,
-                        byok,
-                        iterations,
-                        body_digest: digest,
-                    };
-                    // The arrival precedes what the gateway did with it.
-                    self.trace.push(self.now, Record::Arrived(arrival));
-                }
+                self.recorder.arrived(self.now, id, arrival);
             }
             Item::Answer(key) => {
                 let Some(planned) = self.answers.get_mut(key).and_then(Option::take) else {
@@ -489,15 +395,12 @@ impl<'w> Engine<'w> {
                 self.answers_free.push(key);
                 let live = self.pending.remove(planned.attempt.0);
                 if live.is_some() {
-                    let status = match &planned.response {
-                        gatesim_core::Response::Http(a) => a.status,
-                        gatesim_core::Response::Transport(_) => 0,
-                    };
-                    self.record(Record::Answered {
-                        attempt: planned.attempt,
-                        status,
-                        cause: planned.cause,
-                    });
+                    self.recorder.answered(
+                        self.now,
+                        planned.attempt,
+                        &planned.response,
+                        planned.cause,
+                    );
                 }
                 self.gateway
                     .handle_response(self.now, planned.attempt, planned.response);
@@ -514,32 +417,16 @@ impl<'w> Engine<'w> {
             } else {
                 Cause::TooSlow
             };
-            self.record(Record::Answered {
-                attempt,
-                status: 0,
-                cause,
-            });
+            self.recorder.timed_out(self.now, attempt, cause);
         }
     }
 
     /// Drains the gateway's outputs after a handler.
     fn drain(&mut self) {
-        while let Some(event) = self.gateway.poll_event() {
-            // A charge that opened an attempt is the `[budget]` mark of its dispatch line.
-            if !matches!(
-                event,
-                gatesim_core::Event::Charged {
-                    attempt: Some(_),
-                    ..
-                }
-            ) {
-                self.record(Record::Core(event));
-            }
-        }
+        self.recorder.events(self.now, &mut self.gateway);
         while let Some(action) = self.gateway.poll_action() {
             match action {
                 Action::Dispatch(attempt) => {
-                    self.attempts += 1;
                     let span = debug_span!(
                         "attempt",
                         t_ms = self.now.as_ms(),
@@ -547,9 +434,6 @@ impl<'w> Engine<'w> {
                         attempt = attempt.id.0
                     );
                     let _guard = span.enter();
-                    if self.on_response.is_none() {
-                        self.scopes_seen.push((attempt.credential, attempt.scope));
-                    }
                     let place = (attempt.provider, attempt.region);
                     let at = place.0.index() * self.regions + place.1.index();
                     let planned = match self.providers.get_mut(at).and_then(Option::as_mut) {
@@ -568,7 +452,7 @@ impl<'w> Engine<'w> {
                         cause: Cause::OutageConnect,
                     });
                     self.pending.insert(attempt.id.0, planned.cause);
-                    self.record(Record::Dispatched(attempt));
+                    self.recorder.dispatched(self.now, attempt);
                     let at = planned.at;
                     let key = match self.answers_free.pop() {
                         Some(free) => {
@@ -583,53 +467,15 @@ impl<'w> Engine<'w> {
                     self.schedule(at, Item::Answer(key));
                 }
                 Action::Respond(request, response) => {
-                    debug!(
-                        t_ms = self.now.as_ms(),
-                        request = request.0,
-                        status = response.status,
-                        outcome = response.outcome.name(),
-                        "respond"
-                    );
-                    if self.options.record {
-                        self.record(Record::Responded {
-                            request,
-                            response: response.clone(),
-                        });
-                    }
+                    self.recorder.responded(self.now, request, &response);
                     match self.on_response.as_mut() {
                         Some(sink) => sink(request, self.now, &response),
-                        None => self.responses.push((request, self.now, response)),
+                        None => self.recorder.keep_response(self.now, request, response),
                     }
                 }
             }
         }
-        let tracked = self.gateway.tracked_entries();
-        if tracked != self.tracked {
-            self.tracked = tracked;
-            self.tracked_max = self.tracked_max.max(tracked);
-            self.record(Record::Tracked { entries: tracked });
-        }
-    }
-
-    fn final_state(&mut self) -> FinalState {
-        let n = self.world.catalog.credentials.len();
-        let blacklisted = (0..n)
-            .map(|k| {
-                self.gateway
-                    .is_blacklisted(KeyId(k as u32), Scope::UNSCOPED)
-            })
-            .collect();
-        self.scopes_seen.sort_unstable();
-        self.scopes_seen.dedup();
-        let key_uptime_bp = self
-            .scopes_seen
-            .iter()
-            .map(|(k, s)| ((*k, *s), self.gateway.key_uptime_bp(*k, *s, self.now)))
-            .collect();
-        FinalState {
-            blacklisted,
-            key_uptime_bp,
-            tracked_entries_max: self.tracked_max,
-        }
+        self.recorder
+            .tracked(self.now, self.gateway.tracked_entries());
     }
 }

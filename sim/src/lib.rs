@@ -12,6 +12,7 @@ pub mod engine;
 pub mod matrix;
 pub mod metrics;
 pub mod provider;
+pub mod recorder;
 pub mod runner;
 pub mod scenario;
 pub mod seed;

@@ -1,20 +1,22 @@
-//! The shared state of the gateway service: the core, the trace recorder that watches
-//! it, and the routing of the core's actions to request tasks.
+//! The shared state of the gateway service: the core, the engine's trace recorder that
+//! watches it, and the routing of the core's actions to request tasks; and the lock
+//! every task takes it through.
 //!
 //! Each input method feeds the core one input at the given simulated time, then drains
-//! the core's events and actions: into the trace (as the engine records them) and to the
-//! request tasks' mailboxes.
+//! the core's events and actions: into the [`Recorder`] (the engine's, so the traces
+//! agree) and to the request tasks' mailboxes.
 
+use crate::board::Board;
 use crate::net::{Place, Upstream};
 use crate::options::{ShellBug, ShellError, ShellStats};
-use crate::board::Board;
 use gatesim_core::{
-    Action, AttemptId, ClientResponse, Duration, Event, Gateway, Instant, KeyId, Request,
-    RequestId, Response, Scope, StreamProgress, TimerReason, TransportError,
+    Action, AttemptId, ClientResponse, Duration, Gateway, Instant, Request, RequestId, Response,
+    StreamProgress, TimerReason, TransportError,
 };
-use gatesim_sim::engine::{FinalState, Run};
+use gatesim_sim::engine::Run;
 use gatesim_sim::provider::Cause;
-use gatesim_sim::trace::{Arrival, Names, Record, Trace};
+use gatesim_sim::recorder::{Keep, Recorder};
+use gatesim_sim::trace::Names;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -44,15 +46,8 @@ struct Flight {
 pub(crate) struct Shell {
     gateway: Gateway,
     bug: Option<ShellBug>,
-    credentials: usize,
-    trace: Trace,
-    names: Names,
-    responses: Vec<(RequestId, Instant, ClientResponse)>,
-    arrived_at: Vec<Instant>,
-    attempts: u64,
-    tracked: usize,
-    tracked_max: usize,
-    scopes_seen: BTreeSet<(KeyId, Scope)>,
+    /// The trace and the run's outputs, recorded as the engine records them.
+    recorder: Recorder,
     /// Attempts in flight that will get an `Answered` record (answer or deadline).
     pending: BTreeMap<AttemptId, Flight>,
     /// Open requests: their task's mailbox.
@@ -71,18 +66,14 @@ pub(crate) struct Shell {
 impl Shell {
     /// A shell around a gateway for a world's names, expecting `arrivals` requests.
     pub fn new(gateway: Gateway, names: Names, arrivals: usize, bug: Option<ShellBug>) -> Shell {
+        let keep = Keep {
+            trace: true,
+            outputs: true,
+        };
         Shell {
-            credentials: gateway.catalog().credentials.len(),
             gateway,
             bug,
-            trace: Trace::default(),
-            names,
-            responses: Vec::with_capacity(arrivals),
-            arrived_at: Vec::with_capacity(arrivals),
-            attempts: 0,
-            tracked: 0,
-            tracked_max: 0,
-            scopes_seen: BTreeSet::new(),
+            recorder: Recorder::new(names, keep, arrivals),
             pending: BTreeMap::new(),
             inboxes: BTreeMap::new(),
             armed: BTreeSet::new(),
@@ -97,7 +88,7 @@ impl Shell {
 
     /// Records a fault edge (the injector calls this as it changes the network).
     pub fn fault_edge(&mut self, now: Instant, fault: usize, started: bool) {
-        self.trace.push(now, Record::FaultEdge { fault, started });
+        self.recorder.fault_edge(now, fault, started);
     }
 
     /// Requests not yet answered or cancelled.
@@ -122,34 +113,10 @@ impl Shell {
         if let Some(error) = self.failed.take() {
             return Err(error);
         }
-        let now = self.last_now;
-        let final_state = FinalState {
-            blacklisted: (0..self.credentials)
-                .map(|k| {
-                    self.gateway
-                        .is_blacklisted(KeyId(k as u32), Scope::UNSCOPED)
-                })
-                .collect(),
-            key_uptime_bp: self
-                .scopes_seen
-                .iter()
-                .map(|(k, s)| ((*k, *s), self.gateway.key_uptime_bp(*k, *s, now)))
-                .collect(),
-            tracked_entries_max: self.tracked_max,
-        };
+        let recorder = std::mem::take(&mut self.recorder);
+        let run = recorder.finish(&self.gateway, seed, self.steps, self.last_now);
         let mut stats = std::mem::take(&mut self.stats);
         stats.net_messages = net_messages;
-        let run = Run {
-            seed,
-            trace: std::mem::take(&mut self.trace),
-            names: std::mem::take(&mut self.names),
-            final_state,
-            responses: std::mem::take(&mut self.responses),
-            arrivals: std::mem::take(&mut self.arrived_at),
-            attempts: self.attempts,
-            steps: self.steps,
-            ended_at: now,
-        };
         Ok((run, stats))
     }
 
@@ -176,28 +143,9 @@ impl Shell {
         if !self.step(now) {
             return None;
         }
-        self.names.learn(&request.model);
-        let arrival = Arrival {
-            request: RequestId(0),
-            project: request.project,
-            model: request.model.to_string(),
-            kind: request.kind,
-            stream: request.stream,
-            byok: request.byok,
-            iterations: request.iterations,
-            body_digest: request.body_digest,
-        };
+        let arrival = self.recorder.arriving(&request);
         let id = self.gateway.submit(now, request);
-        debug!(t_ms = now.as_ms(), request = id.0, model = %arrival.model, "arrival");
-        self.arrived_at.push(now);
-        // The arrival precedes what the gateway did with it.
-        self.trace.push(
-            now,
-            Record::Arrived(Arrival {
-                request: id,
-                ..arrival
-            }),
-        );
+        self.recorder.arrived(now, id, arrival);
         let (tx, rx) = unbounded_channel();
         self.inboxes.insert(id, tx);
         self.drain(now);
@@ -217,22 +165,11 @@ impl Shell {
         let mut target = attempt;
         match self.pending.remove(&attempt) {
             Some(flight) => {
-                let status = match &response {
-                    Response::Http(a) => a.status,
-                    Response::Transport(_) => 0,
-                };
                 let cause = match sent_at {
                     Some(sent) => conveyed_on_arrival(cause, &response, sent, now),
                     None => cause,
                 };
-                self.trace.push(
-                    now,
-                    Record::Answered {
-                        attempt,
-                        status,
-                        cause,
-                    },
-                );
+                self.recorder.answered(now, attempt, &response, cause);
                 self.stats.connects_failed += u64::from(sent_at.is_none());
                 if self.bug == Some(ShellBug::AnswersMatchedByPlace) {
                     // The bug: the newest attempt in flight to the same place takes it.
@@ -288,14 +225,7 @@ impl Shell {
         } else {
             Cause::TooSlow
         };
-        self.trace.push(
-            now,
-            Record::Answered {
-                attempt,
-                status: 0,
-                cause,
-            },
-        );
+        self.recorder.timed_out(now, attempt, cause);
     }
 
     /// The client went away: cancel the request in the core, forget its attempts.
@@ -323,23 +253,10 @@ impl Shell {
     /// Drains the core's outputs after an input: events to the trace, attempts and
     /// answers to the request tasks.
     fn drain(&mut self, now: Instant) {
-        while let Some(event) = self.gateway.poll_event() {
-            // A charge that opened an attempt is the `[budget]` mark of its dispatch line.
-            if !matches!(
-                event,
-                Event::Charged {
-                    attempt: Some(_),
-                    ..
-                }
-            ) {
-                self.trace.push(now, Record::Core(event));
-            }
-        }
+        self.recorder.events(now, &mut self.gateway);
         while let Some(action) = self.gateway.poll_action() {
             match action {
                 Action::Dispatch(attempt) => {
-                    self.attempts += 1;
-                    self.scopes_seen.insert((attempt.credential, attempt.scope));
                     self.pending.insert(
                         attempt.id,
                         Flight {
@@ -348,7 +265,7 @@ impl Shell {
                             dispatched_at: now,
                         },
                     );
-                    self.trace.push(now, Record::Dispatched(attempt.clone()));
+                    self.recorder.dispatched(now, attempt.clone());
                     let request = attempt.request;
                     match self.inboxes.get(&request) {
                         Some(inbox) => {
@@ -359,33 +276,15 @@ impl Shell {
                     }
                 }
                 Action::Respond(request, response) => {
-                    debug!(
-                        t_ms = now.as_ms(),
-                        request = request.0,
-                        status = response.status,
-                        outcome = response.outcome.name(),
-                        "respond"
-                    );
-                    self.trace.push(
-                        now,
-                        Record::Responded {
-                            request,
-                            response: response.clone(),
-                        },
-                    );
-                    self.responses.push((request, now, response.clone()));
+                    self.recorder.responded(now, request, &response);
+                    self.recorder.keep_response(now, request, response.clone());
                     if let Some(inbox) = self.inboxes.remove(&request) {
                         let _ = inbox.send(Msg::Respond(response));
                     }
                 }
             }
         }
-        let tracked = self.gateway.tracked_entries();
-        if tracked != self.tracked {
-            self.tracked = tracked;
-            self.tracked_max = self.tracked_max.max(tracked);
-            self.trace.push(now, Record::Tracked { entries: tracked });
-        }
+        self.recorder.tracked(now, self.gateway.tracked_entries());
         let stats = &mut self.stats;
         stats.requests_in_flight_max = stats.requests_in_flight_max.max(self.inboxes.len());
         stats.attempts_in_flight_max = stats.attempts_in_flight_max.max(self.pending.len());
