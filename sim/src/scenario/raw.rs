@@ -3,36 +3,40 @@
 //! Every struct denies unknown fields (a typo must be an error). Enumerations, durations,
 //! fractions and references are kept as text and numbers here and checked by `validate`,
 //! so that one file reports every problem at once instead of stopping at the first.
-//! The same types serialise a `World` back (`write`): declaration order is field order.
+//! The same types serialise a `World` back (`write`): declaration order is field order,
+//! and an absent optional field is left out (`skip_serializing_none` on every struct
+//! with one, always above the `derive` it rewrites).
 
 pub use super::lenient::{missing_field, DurText, Item, Number, Seg};
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 /// The whole file. Everything is optional here; what is required is checked in `validate`
 /// so that a wrong value is reported once, not again as "missing".
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
     /// Format version (1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub version: Option<u64>,
     /// Scenario id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub id: Option<String>,
     /// One-line title.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub title: Option<String>,
     /// Where the incident comes from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub source: Option<String>,
     /// Default seed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub seed: Option<u64>,
     /// Simulated time the workload spans.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub duration: Option<DurText>,
     /// Unix time of the scenario start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub epoch_unix_s: Option<u64>,
     /// Region names.
     #[serde(default)]
@@ -50,69 +54,73 @@ pub struct RawScenario {
     #[serde(default)]
     pub projects: Vec<Item<RawProject>>,
     /// Policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub policy: Option<Item<RawPolicy>>,
     /// Faults.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Item<RawFault>>,
     /// Traffic.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub workload: Option<Item<RawWorkload>>,
     /// Scenario-specific checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<Item<RawExpect>>,
     /// Swarm fault kinds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub swarm: Option<Item<RawSwarm>>,
 }
 
 /// `providers[i]`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
     /// Provider id.
     pub id: String,
     /// Error wording style.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub style: Option<String>,
     /// Regions served.
     #[serde(default)]
     pub regions: Vec<String>,
     /// Latency distribution.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub latency: Option<RawLatency>,
     /// Accepts any model name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub accepts_any_model: Option<bool>,
 }
 
 /// `providers[i].latency`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLatency {
     /// Median.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub p50: Option<DurText>,
     /// 99th percentile.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub p99: Option<DurText>,
 }
 
 /// `models[i]`: `served_by` or `alias_of`, exactly one.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     /// Model id.
     pub id: String,
     /// Mappings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub served_by: Option<Vec<RawMapping>>,
     /// Alias members.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub alias_of: Option<Vec<String>>,
 }
 
 /// `models[i].served_by[j]`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMapping {
@@ -121,11 +129,12 @@ pub struct RawMapping {
     /// Region.
     pub region: String,
     /// Upstream model name (default: the model id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub upstream: Option<String>,
 }
 
 /// `credentials[i]`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCredential {
@@ -136,10 +145,10 @@ pub struct RawCredential {
     /// `org`, `platform` or `byok`.
     pub source: String,
     /// Region lock.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub region: Option<String>,
     /// Base URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub endpoint: Option<String>,
 }
 
@@ -154,14 +163,15 @@ pub struct RawProject {
 }
 
 /// `policy`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     /// Preset name (`reference`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub preset: Option<String>,
     /// Per-field overrides.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub overrides: Option<RawOverrides>,
     /// Regression knobs (names or incident ids).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -169,75 +179,77 @@ pub struct RawPolicy {
 }
 
 /// `policy.overrides`: one optional field per tunable of `gatesim_core::Policy`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // each field is documented on `gatesim_core::Policy`
 pub struct RawOverrides {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub retry_after_default: Option<DurText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub retry_after_cap: Option<DurText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub errors_consecutive_max: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub unhealthy_for: Option<DurText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub suspension_for: Option<DurText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub attempts_max: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub wait_max: Option<DurText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub wait_rounds_max: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub history_window: Option<DurText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub history_entries_max: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub uptime_bar_bp: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub scopes_max: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub attempt_timeout: Option<DurText>,
 }
 
 /// `faults[i]`: one flat object; which fields a kind takes is checked in `validate`, so a
 /// field of another kind is reported as "not a field of <kind>".
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // the fields are documented per kind in scenarios/README.md
 pub struct RawFault {
     pub at: DurText,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub until: Option<DurText>,
     pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub provider: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub credential: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub upstream: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub body: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub capacity_per_min: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub retry_after: Option<DurText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub retry_after_style: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub rate: Option<Number>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub extra: Option<DurText>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub after_first_byte: Option<bool>,
 }
 
@@ -281,6 +293,7 @@ pub struct RawWorkload {
 }
 
 /// `workload.requests[i]`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRequest {
@@ -291,23 +304,24 @@ pub struct RawRequest {
     /// Model as the client names it.
     pub model: String,
     /// Streamed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub stream: Option<bool>,
     /// BYOK credential id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub byok: Option<String>,
     /// `chat`, `count_tokens` or `passthrough`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub kind: Option<String>,
     /// Upstream calls of an agentic loop.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub agentic_iterations: Option<u32>,
     /// Body size in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub body_bytes: Option<u32>,
 }
 
 /// `workload.generators[i]`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGenerator {
@@ -318,10 +332,10 @@ pub struct RawGenerator {
     /// Mean arrivals per second.
     pub rate_per_s: Number,
     /// `poisson` or `bursts`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub arrivals: Option<String>,
     /// Requests per burst.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub burst_size: Option<u32>,
     /// Project id.
     pub project: String,
@@ -329,60 +343,62 @@ pub struct RawGenerator {
     #[serde(default)]
     pub mix: Vec<Item<RawMix>>,
     /// Fraction of requests with a fresh custom model name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub custom_model_fraction: Option<Number>,
 }
 
 /// `workload.generators[i].mix[j]`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMix {
     /// Model as the client names it.
     pub model: String,
     /// Relative weight.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub weight: Option<u32>,
     /// Streamed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub stream: Option<bool>,
     /// BYOK credential id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub byok: Option<String>,
     /// `chat`, `count_tokens` or `passthrough`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub kind: Option<String>,
     /// Upstream calls of an agentic loop.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub agentic_iterations: Option<u32>,
     /// Body size in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub body_bytes: Option<u32>,
 }
 
 /// `expect[i]`: one flat object of three shapes (request, credential, metric).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // the shapes are documented in scenarios/README.md
 pub struct RawExpect {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub request: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub outcome: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub served_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub attempts: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub credential: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub state_at_end: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub metric: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub min: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub max: Option<u64>,
 }
 
@@ -396,15 +412,16 @@ pub struct RawSwarm {
 }
 
 /// `swarm.faults[i]`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSwarmFault {
     /// Fault kind name.
     pub kind: String,
     /// Relative weight of drawing this kind.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub weight: Option<u32>,
     /// Faults of this kind at most, when drawn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub count_max: Option<u32>,
 }
