@@ -318,6 +318,22 @@ pub fn headline(quick: bool) -> String {
         format!("{decision:.0} ns"),
         "well under 1 µs".into(),
     ]);
+    rows.extend(engine_rows(quick));
+    rows.push(sweep_row(quick));
+    rows.extend(floods.iter().map(flood_row));
+    let mut out = render(&rows);
+    out.push_str(
+        "\nMemory rows are measured in this process (peak reset before each run), so a later \
+         row also counts heap an earlier run left behind; `cargo bench -p gatesim-sim --bench \
+         memory` runs each size in its own process.\n",
+    );
+    out
+}
+
+/// The engine's rows of the headline table: requests/s with the trace off and on, and an
+/// hour of simulated traffic.
+fn engine_rows(quick: bool) -> Vec<[String; 3]> {
+    let mut rows = Vec::new();
     let (duration_s, seeds): (u64, &[u64]) = if quick {
         (120, &[0])
     } else {
@@ -348,6 +364,11 @@ pub fn headline(quick: bool) -> String {
         ),
         "well under 1 s".into(),
     ]);
+    rows
+}
+
+/// The incident-sweep row of the headline table.
+fn sweep_row(quick: bool) -> [String; 3] {
     let seeds_per_incident = if quick { 50 } else { 1_000 };
     let sweep = match sweep_figure(&incidents_dir(), seeds_per_incident, 2) {
         Ok(s) => {
@@ -362,33 +383,28 @@ pub fn headline(quick: bool) -> String {
         }
         Err(e) => format!("not measured: {e}"),
     };
-    rows.push([
+    [
         "incident library × 1 000 seeds, 2 jobs".into(),
         sweep,
         "under 60 s".into(),
-    ]);
-    for f in &floods {
-        rows.push([
-            format!("model-name flood, {} names", f.names),
-            format!(
-                "peak RSS {}, health entries ≤ {} (cap {})",
-                f.peak_rss_kib.map_or("n/a".to_string(), |k| format!(
-                    "{:.1} MiB",
-                    k as f64 / 1024.0
-                )),
-                f.tracked_entries_max,
-                f.scopes_max
-            ),
-            "flat in the number of names".into(),
-        ]);
-    }
-    let mut out = render(&rows);
-    out.push_str(
-        "\nMemory rows are measured in this process (peak reset before each run), so a later \
-         row also counts heap an earlier run left behind; `cargo bench -p gatesim-sim --bench \
-         memory` runs each size in its own process.\n",
-    );
-    out
+    ]
+}
+
+/// A model-name flood's row of the headline table.
+fn flood_row(f: &FloodFigure) -> [String; 3] {
+    [
+        format!("model-name flood, {} names", f.names),
+        format!(
+            "peak RSS {}, health entries ≤ {} (cap {})",
+            f.peak_rss_kib.map_or("n/a".to_string(), |k| format!(
+                "{:.1} MiB",
+                k as f64 / 1024.0
+            )),
+            f.tracked_entries_max,
+            f.scopes_max
+        ),
+        "flat in the number of names".into(),
+    ]
 }
 
 fn render(rows: &[[String; 3]]) -> String {

@@ -175,6 +175,66 @@ impl WorldBuilder {
 pub fn standard_swarm(rate_per_s: u64, duration_s: u64) -> World {
     use crate::world::{Arrivals, Generator, SwarmFault};
     let mut b = WorldBuilder::new("standard-swarm");
+    let StandardIds {
+        api,
+        credits,
+        hybrid,
+        user,
+    } = standard_catalog(&mut b);
+    let mix = standard_mix(api, user);
+    let until = Instant(duration_s * 1000);
+    let per_project = rate_per_s * 1000 / 3;
+    let w = b.world_mut();
+    w.duration = Duration::from_secs(duration_s);
+    for (project, custom_bp) in [(api, 0), (credits, 1_500), (hybrid, 0)] {
+        w.workload.generators.push(Generator {
+            from: Instant(0),
+            until,
+            rate_milli_per_s: per_project.max(1),
+            arrivals: if project == hybrid {
+                Arrivals::Bursts { size: 4 }
+            } else {
+                Arrivals::Poisson
+            },
+            project,
+            mix: mix
+                .iter()
+                .map(|(w, r)| {
+                    (
+                        *w,
+                        RequestSpec {
+                            project,
+                            ..r.clone()
+                        },
+                    )
+                })
+                .collect(),
+            custom_model_bp: custom_bp,
+        });
+    }
+    w.swarm = crate::swarm::KINDS
+        .iter()
+        .map(|k| SwarmFault {
+            kind: (*k).to_string(),
+            weight: 50,
+            count_max: 3,
+        })
+        .collect();
+    w.policy.scopes_max = 256;
+    b.build()
+}
+
+/// The ids of the standard swarm's catalog its traffic names.
+struct StandardIds {
+    api: ProjectId,
+    credits: ProjectId,
+    hybrid: ProjectId,
+    /// The BYOK key.
+    user: KeyId,
+}
+
+/// The standard swarm's regions, providers, models, credentials and projects.
+fn standard_catalog(b: &mut WorldBuilder) -> StandardIds {
     let us = b.region("us-east");
     let eu = b.region("eu-west");
     let sg = b.region("singapore");
@@ -227,6 +287,16 @@ pub fn standard_swarm(rate_per_s: u64, duration_s: u64) -> World {
     let api = b.project("acme-api-keys", Mode::ApiKeys);
     let credits = b.project("acme-credits", Mode::Credits);
     let hybrid = b.project("acme-hybrid", Mode::Hybrid);
+    StandardIds {
+        api,
+        credits,
+        hybrid,
+        user,
+    }
+}
+
+/// The standard swarm's request mix, for project `api` (`user` is the BYOK key).
+fn standard_mix(api: ProjectId, user: KeyId) -> Vec<(u32, RequestSpec)> {
     let template = |model: &str| RequestSpec {
         at: Instant(0),
         project: api,
@@ -237,7 +307,7 @@ pub fn standard_swarm(rate_per_s: u64, duration_s: u64) -> World {
         agentic_iterations: 1,
         body_bytes: 512,
     };
-    let mix = vec![
+    vec![
         (30, template("gpt-4o")),
         (20, template("gemini-2.5-flash")),
         (10, template("gpt-4o-mini")),
@@ -279,45 +349,5 @@ pub fn standard_swarm(rate_per_s: u64, duration_s: u64) -> World {
                 ..template("gpt-4o")
             },
         ),
-    ];
-    let until = Instant(duration_s * 1000);
-    let per_project = rate_per_s * 1000 / 3;
-    let w = b.world_mut();
-    w.duration = Duration::from_secs(duration_s);
-    for (project, custom_bp) in [(api, 0), (credits, 1_500), (hybrid, 0)] {
-        w.workload.generators.push(Generator {
-            from: Instant(0),
-            until,
-            rate_milli_per_s: per_project.max(1),
-            arrivals: if project == hybrid {
-                Arrivals::Bursts { size: 4 }
-            } else {
-                Arrivals::Poisson
-            },
-            project,
-            mix: mix
-                .iter()
-                .map(|(w, r)| {
-                    (
-                        *w,
-                        RequestSpec {
-                            project,
-                            ..r.clone()
-                        },
-                    )
-                })
-                .collect(),
-            custom_model_bp: custom_bp,
-        });
-    }
-    w.swarm = crate::swarm::KINDS
-        .iter()
-        .map(|k| SwarmFault {
-            kind: (*k).to_string(),
-            weight: 50,
-            count_max: 3,
-        })
-        .collect();
-    w.policy.scopes_max = 256;
-    b.build()
+    ]
 }

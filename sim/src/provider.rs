@@ -218,43 +218,13 @@ impl FakeProvider {
             response,
             cause,
         };
-        let key = a.credential;
         let style = self.spec.style;
-        let mut outage = None;
-        let mut auth = None;
-        let mut invalid_request = false;
-        let mut unsupported = None;
-        for (_, f) in self.active(now) {
-            match &f.kind {
-                FaultKind::RegionOutage { mode, .. } => outage = Some(*mode),
-                FaultKind::KeyRevoked { credential, status } if *credential == key => {
-                    auth.get_or_insert((*status, revoked_body(style), Cause::KeyRevoked));
-                }
-                FaultKind::KeyInvalid {
-                    credential,
-                    status,
-                    body,
-                } if *credential == key => {
-                    let body = body.clone().unwrap_or_else(|| invalid_key_body(style, a));
-                    auth.get_or_insert((*status, body, Cause::KeyInvalid));
-                }
-                FaultKind::RequestInvalid { rate_bp } => {
-                    invalid_request |= request_draw(a.request) < u64::from(*rate_bp);
-                }
-                FaultKind::ModelUnsupported {
-                    credential,
-                    upstream,
-                    status,
-                    body,
-                } if *credential == key && **upstream == *a.upstream => {
-                    unsupported.get_or_insert((*status, body.clone()));
-                }
-                FaultKind::ModelWithdrawn { upstream, .. } if **upstream == *a.upstream => {
-                    unsupported.get_or_insert((400, None));
-                }
-                _ => {}
-            }
-        }
+        let Standing {
+            outage,
+            auth,
+            invalid_request,
+            unsupported,
+        } = self.standing(now, a);
         match outage {
             Some(OutageMode::Connect) => {
                 return Planned {
@@ -304,6 +274,64 @@ impl FakeProvider {
                 Cause::RateLimited { hint: conveyed },
             );
         }
+        if let Some((response, cause)) = self.drawn_failure(now, a) {
+            return plan(response, cause);
+        }
+        plan(Response::Http(HttpAnswer::ok()), Cause::Ok)
+    }
+
+    /// What the active faults say about an attempt before any draw: outage, auth
+    /// failure, invalid request, unsupported model.
+    fn standing(&self, now: Instant, a: &Attempt) -> Standing {
+        let key = a.credential;
+        let style = self.spec.style;
+        let mut outage = None;
+        let mut auth = None;
+        let mut invalid_request = false;
+        let mut unsupported = None;
+        for (_, f) in self.active(now) {
+            match &f.kind {
+                FaultKind::RegionOutage { mode, .. } => outage = Some(*mode),
+                FaultKind::KeyRevoked { credential, status } if *credential == key => {
+                    auth.get_or_insert((*status, revoked_body(style), Cause::KeyRevoked));
+                }
+                FaultKind::KeyInvalid {
+                    credential,
+                    status,
+                    body,
+                } if *credential == key => {
+                    let body = body.clone().unwrap_or_else(|| invalid_key_body(style, a));
+                    auth.get_or_insert((*status, body, Cause::KeyInvalid));
+                }
+                FaultKind::RequestInvalid { rate_bp } => {
+                    invalid_request |= request_draw(a.request) < u64::from(*rate_bp);
+                }
+                FaultKind::ModelUnsupported {
+                    credential,
+                    upstream,
+                    status,
+                    body,
+                } if *credential == key && **upstream == *a.upstream => {
+                    unsupported.get_or_insert((*status, body.clone()));
+                }
+                FaultKind::ModelWithdrawn { upstream, .. } if **upstream == *a.upstream => {
+                    unsupported.get_or_insert((400, None));
+                }
+                _ => {}
+            }
+        }
+        Standing {
+            outage,
+            auth,
+            invalid_request,
+            unsupported,
+        }
+    }
+
+    /// A failure left to chance (server errors, broken streams), drawn from the
+    /// provider's stream in that order.
+    fn drawn_failure(&mut self, now: Instant, a: &Attempt) -> Option<(Response, Cause)> {
+        let key = a.credential;
         let server_error = self.active(now).find_map(|(_, f)| match f.kind {
             FaultKind::ServerErrors {
                 rate_bp, status, ..
@@ -312,10 +340,10 @@ impl FakeProvider {
         });
         if let Some((rate_bp, status)) = server_error {
             if self.rng.random_range(0..10_000) < rate_bp {
-                return plan(
+                return Some((
                     Response::Http(HttpAnswer::new(status, server_error_body())),
                     Cause::ServerError,
-                );
+                ));
             }
         }
         if a.stream {
@@ -341,11 +369,11 @@ impl FakeProvider {
                     } else {
                         Cause::StreamBreakBefore
                     };
-                    return plan(Response::Http(answer), cause);
+                    return Some((Response::Http(answer), cause));
                 }
             }
         }
-        plan(Response::Http(HttpAnswer::ok()), Cause::Ok)
+        None
     }
 
     /// Whether the attempt is over a token bucket; the hint to send if so.
@@ -485,6 +513,16 @@ fn invalid_key_body(style: Style, a: &Attempt) -> String {
 
 fn redacted(key: KeyId) -> String {
     format!("sk-…{:04x}", fnv1a(&key.0.to_le_bytes()) & 0xffff)
+}
+
+/// What the active faults say about one attempt before anything is drawn.
+struct Standing {
+    outage: Option<OutageMode>,
+    /// Status, body and cause of an auth failure (the first fault that says so).
+    auth: Option<(u16, String, Cause)>,
+    invalid_request: bool,
+    /// Status and body of a model-support failure (`None` body: the style's wording).
+    unsupported: Option<(u16, Option<String>)>,
 }
 
 fn revoked_body(style: Style) -> String {

@@ -82,55 +82,7 @@ pub fn expectations(world: &World, run: &Run, summary: &Summary) -> Vec<String> 
     let cat = &world.catalog;
     for (i, e) in world.expect.iter().enumerate() {
         match e {
-            Expectation::Request {
-                index,
-                outcome,
-                status,
-                served_by,
-                attempts,
-            } => {
-                let Some((_, _, r)) = run
-                    .responses
-                    .iter()
-                    .find(|(id, _, _)| *id == RequestId(*index))
-                else {
-                    failed.push(format!("expect[{i}]: request {index} was never answered"));
-                    continue;
-                };
-                if let Some(o) = outcome {
-                    if r.outcome != *o {
-                        failed.push(format!(
-                            "expect[{i}]: request {index} ended {}, expected {}",
-                            r.outcome.name(),
-                            o.name()
-                        ));
-                    }
-                }
-                if let Some(s) = status {
-                    if r.status != *s {
-                        failed.push(format!(
-                            "expect[{i}]: request {index} got status {}, expected {s}",
-                            r.status
-                        ));
-                    }
-                }
-                if let Some(k) = served_by {
-                    if r.hint_key != Some(*k) || r.outcome != gatesim_core::Outcome::Success {
-                        let by = r
-                            .hint_key
-                            .map_or("nobody".to_string(), |h| cat.credential(h).name.clone());
-                        failed.push(format!("expect[{i}]: request {index} answered by {by} ({}), expected success by {}", r.outcome.name(), cat.credential(*k).name));
-                    }
-                }
-                if let Some(n) = attempts {
-                    if r.attempts != *n {
-                        failed.push(format!(
-                            "expect[{i}]: request {index} made {} attempts, expected {n}",
-                            r.attempts
-                        ));
-                    }
-                }
-            }
+            Expectation::Request { .. } => request_expectation(i, e, world, run, &mut failed),
             Expectation::CredentialState { credential, state } => {
                 let blacklisted = run
                     .final_state
@@ -166,4 +118,71 @@ pub fn expectations(world: &World, run: &Run, summary: &Summary) -> Vec<String> 
         }
     }
     failed
+}
+
+/// The failures of one `Expectation::Request` (`expect[i]`); other kinds are not its
+/// business.
+fn request_expectation(
+    i: usize,
+    e: &Expectation,
+    world: &World,
+    run: &Run,
+    failed: &mut Vec<String>,
+) {
+    let Expectation::Request {
+        index,
+        outcome,
+        status,
+        served_by,
+        attempts,
+    } = e
+    else {
+        return;
+    };
+    let cat = &world.catalog;
+    let Some((_, _, r)) = run
+        .responses
+        .iter()
+        .find(|(id, _, _)| *id == RequestId(*index))
+    else {
+        failed.push(format!("expect[{i}]: request {index} was never answered"));
+        return;
+    };
+    if let Some(o) = outcome {
+        if r.outcome != *o {
+            failed.push(format!(
+                "expect[{i}]: request {index} ended {}, expected {}",
+                r.outcome.name(),
+                o.name()
+            ));
+        }
+    }
+    if let Some(s) = status {
+        if r.status != *s {
+            failed.push(format!(
+                "expect[{i}]: request {index} got status {}, expected {s}",
+                r.status
+            ));
+        }
+    }
+    if let Some(k) = served_by {
+        if r.hint_key != Some(*k) || r.outcome != gatesim_core::Outcome::Success {
+            let by = r
+                .hint_key
+                .map_or("nobody".to_string(), |h| cat.credential(h).name.clone());
+            failed.push(format!(
+                "expect[{i}]: request {index} answered by {by} ({}), expected success by {}",
+                r.outcome.name(),
+                cat.credential(*k).name
+            ));
+        }
+    }
+    if let Some(n) = attempts {
+        if r.attempts != *n {
+            failed.push(format!(
+                "expect[{i}]: request {index} made {} attempts, expected {n}",
+                r.attempts
+            ));
+        }
+    }
 }

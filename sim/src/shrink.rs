@@ -66,8 +66,31 @@ pub fn shrink(world: &World, seed: u64) -> Option<Shrunk> {
         trials += 1;
         trials <= TRIALS_MAX && fails(w).contains(&invariant)
     };
-    let mut best = resolved.clone();
-    // Faults: drop one at a time.
+    let best = drop_faults(resolved.clone(), &mut still_fails);
+    let best = drop_requests(best, &mut still_fails);
+    let mut best = narrow_faults(best, &mut still_fails);
+    best.duration = best
+        .workload
+        .requests
+        .iter()
+        .map(|r| r.at)
+        .chain(best.faults.faults.iter().map(|f| f.until.unwrap_or(f.at)))
+        .max()
+        .map_or(Duration::from_secs(1), |t| {
+            Duration::from_ms(t.as_ms().max(1))
+        });
+    best.id = format!("{}-seed{seed}-min", world.id);
+    best.title = format!("{} (seed {seed}) shrunk: {invariant}", world.title);
+    Some(Shrunk {
+        resolved,
+        minimal: best,
+        invariant,
+        trials,
+    })
+}
+
+/// Drops faults one at a time while the world still fails.
+fn drop_faults(mut best: World, still_fails: &mut impl FnMut(&World) -> bool) -> World {
     let mut i = 0;
     while i < best.faults.faults.len() {
         let mut candidate = best.clone();
@@ -78,7 +101,12 @@ pub fn shrink(world: &World, seed: u64) -> Option<Shrunk> {
             i += 1;
         }
     }
-    // Requests: delta debugging over chunks.
+    best
+}
+
+/// Drops requests by delta debugging over chunks (halved when none can go) while the
+/// world still fails; at least one request stays.
+fn drop_requests(mut best: World, still_fails: &mut impl FnMut(&World) -> bool) -> World {
     let mut chunk = best.workload.requests.len().div_ceil(2).max(1);
     loop {
         let mut start = 0;
@@ -101,7 +129,12 @@ pub fn shrink(world: &World, seed: u64) -> Option<Shrunk> {
             chunk = chunk.div_ceil(2);
         }
     }
-    // Fault windows: move starts later and ends earlier while it still fails.
+    best
+}
+
+/// Narrows fault windows (an earlier end, else a later start, halving a window of 2 s or
+/// more up to 8 times) while the world still fails.
+fn narrow_faults(mut best: World, still_fails: &mut impl FnMut(&World) -> bool) -> World {
     for i in 0..best.faults.faults.len() {
         for _ in 0..8 {
             let f = &best.faults.faults[i];
@@ -123,22 +156,5 @@ pub fn shrink(world: &World, seed: u64) -> Option<Shrunk> {
             }
         }
     }
-    best.duration = best
-        .workload
-        .requests
-        .iter()
-        .map(|r| r.at)
-        .chain(best.faults.faults.iter().map(|f| f.until.unwrap_or(f.at)))
-        .max()
-        .map_or(Duration::from_secs(1), |t| {
-            Duration::from_ms(t.as_ms().max(1))
-        });
-    best.id = format!("{}-seed{seed}-min", world.id);
-    best.title = format!("{} (seed {seed}) shrunk: {invariant}", world.title);
-    Some(Shrunk {
-        resolved,
-        minimal: best,
-        invariant,
-        trials,
-    })
+    best
 }

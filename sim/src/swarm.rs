@@ -4,7 +4,7 @@
 
 use crate::seed;
 use crate::world::{Fault, FaultKind, OutageMode, RetryStyle, World};
-use gatesim_core::{Duration, Instant, KeyId, ProviderId, RegionId};
+use gatesim_core::{Catalog, Duration, Instant, KeyId, ProviderId, RegionId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -47,65 +47,22 @@ fn draw(world: &World, kind: &str, rng: &mut ChaCha8Rng) -> Option<Fault> {
     let len = rng.random_range(10_000..=(total / 2).max(10_001));
     let until = Some(Instant(at + len));
     let at = Instant(at);
-    let keys: Vec<KeyId> = (0..cat.credentials.len() as u32).map(KeyId).collect();
-    let places: Vec<(ProviderId, RegionId)> = cat
-        .providers
-        .iter()
-        .enumerate()
-        .flat_map(|(i, p)| p.regions.iter().map(move |r| (ProviderId(i as u32), *r)))
-        .collect();
-    let upstream_of = |p: ProviderId, rng: &mut ChaCha8Rng| -> Option<String> {
-        let ups: Vec<&str> = cat
-            .models
-            .iter()
-            .flat_map(|m| &m.served_by)
-            .filter(|s| s.provider == p)
-            .map(|s| s.upstream.as_str())
-            .collect();
-        pick(rng, &ups).map(str::to_string)
-    };
+    let targets = Targets::of(cat);
+    let (keys, places) = (&targets.keys, &targets.places);
     let kind = match kind {
         "key_invalid" => FaultKind::KeyInvalid {
-            credential: pick(rng, &keys)?,
+            credential: pick(rng, keys)?,
             status: if rng.random_bool(0.5) { 400 } else { 401 },
             body: None,
         },
         "key_revoked" => FaultKind::KeyRevoked {
-            credential: pick(rng, &keys)?,
+            credential: pick(rng, keys)?,
             status: if rng.random_bool(0.5) { 401 } else { 403 },
         },
-        "rate_limit" => {
-            let styles = [
-                RetryStyle::Seconds,
-                RetryStyle::HttpDate,
-                RetryStyle::Millis,
-                RetryStyle::None,
-            ];
-            let models: Vec<&str> = cat
-                .models
-                .iter()
-                .filter(|m| !m.is_alias())
-                .map(|m| m.name.as_str())
-                .collect();
-            FaultKind::RateLimit {
-                credential: pick(rng, &keys)?,
-                model: if rng.random_bool(0.5) {
-                    pick(rng, &models).map(str::to_string)
-                } else {
-                    None
-                },
-                capacity_per_min: rng.random_range(0..30),
-                retry_after: if rng.random_bool(0.5) {
-                    Some(Duration::from_ms(rng.random_range(500..120_000)))
-                } else {
-                    None
-                },
-                style: pick(rng, &styles)?,
-            }
-        }
+        "rate_limit" => rate_limit(cat, keys, rng)?,
         "model_unsupported" => {
-            let credential = pick(rng, &keys)?;
-            let upstream = upstream_of(cat.credential(credential).provider, rng)?;
+            let credential = pick(rng, keys)?;
+            let upstream = targets.upstream(cat.credential(credential).provider, rng)?;
             FaultKind::ModelUnsupported {
                 credential,
                 upstream,
@@ -114,7 +71,7 @@ fn draw(world: &World, kind: &str, rng: &mut ChaCha8Rng) -> Option<Fault> {
             }
         }
         "server_errors" => {
-            let (provider, region) = pick(rng, &places)?;
+            let (provider, region) = pick(rng, places)?;
             let statuses = [500, 502, 503, 504];
             FaultKind::ServerErrors {
                 provider,
@@ -123,52 +80,130 @@ fn draw(world: &World, kind: &str, rng: &mut ChaCha8Rng) -> Option<Fault> {
                 status: pick(rng, &statuses)?,
             }
         }
-        "region_outage" => {
-            let (provider, region) = pick(rng, &places)?;
-            let mode = if rng.random_bool(0.7) {
-                OutageMode::Connect
-            } else {
-                OutageMode::Timeout
-            };
-            return Some(Fault {
-                at,
-                until: Some(at + Duration::from_ms(rng.random_range(30_000..180_000))),
-                kind: FaultKind::RegionOutage {
-                    provider,
-                    region,
-                    mode,
-                },
-            });
-        }
+        "region_outage" => return region_outage(places, at, rng),
         "latency_spike" => {
-            let (provider, region) = pick(rng, &places)?;
+            let (provider, region) = pick(rng, places)?;
             FaultKind::LatencySpike {
                 provider,
                 region: rng.random_bool(0.5).then_some(region),
                 extra: Duration::from_ms(rng.random_range(100..5_000)),
             }
         }
-        "stream_break" => {
-            let (provider, region) = pick(rng, &places)?;
-            FaultKind::StreamBreak {
-                provider,
-                region: rng.random_bool(0.5).then_some(region),
-                credential: None,
-                after_first_byte: rng.random_bool(0.5),
-                rate_bp: rng.random_range(1_000..=10_000),
-            }
-        }
+        "stream_break" => stream_break(places, rng)?,
         "request_invalid" => FaultKind::RequestInvalid {
             rate_bp: rng.random_range(100..=500),
         },
         "model_withdrawn" => {
-            let (provider, _) = pick(rng, &places)?;
+            let (provider, _) = pick(rng, places)?;
             FaultKind::ModelWithdrawn {
                 provider,
-                upstream: upstream_of(provider, rng)?,
+                upstream: targets.upstream(provider, rng)?,
             }
         }
         _ => return None,
     };
     Some(Fault { at, until, kind })
+}
+
+/// What a swarm fault can target in a catalog.
+struct Targets<'c> {
+    cat: &'c Catalog,
+    keys: Vec<KeyId>,
+    places: Vec<(ProviderId, RegionId)>,
+}
+
+impl<'c> Targets<'c> {
+    fn of(cat: &'c Catalog) -> Targets<'c> {
+        Targets {
+            cat,
+            keys: (0..cat.credentials.len() as u32).map(KeyId).collect(),
+            places: cat
+                .providers
+                .iter()
+                .enumerate()
+                .flat_map(|(i, p)| p.regions.iter().map(move |r| (ProviderId(i as u32), *r)))
+                .collect(),
+        }
+    }
+
+    /// One of the upstream models provider `p` serves.
+    fn upstream(&self, p: ProviderId, rng: &mut ChaCha8Rng) -> Option<String> {
+        let ups: Vec<&str> = self
+            .cat
+            .models
+            .iter()
+            .flat_map(|m| &m.served_by)
+            .filter(|s| s.provider == p)
+            .map(|s| s.upstream.as_str())
+            .collect();
+        pick(rng, &ups).map(str::to_string)
+    }
+}
+
+/// A `rate_limit` fault: a credential (and maybe one model) with a small bucket.
+fn rate_limit(cat: &Catalog, keys: &[KeyId], rng: &mut ChaCha8Rng) -> Option<FaultKind> {
+    let styles = [
+        RetryStyle::Seconds,
+        RetryStyle::HttpDate,
+        RetryStyle::Millis,
+        RetryStyle::None,
+    ];
+    let models: Vec<&str> = cat
+        .models
+        .iter()
+        .filter(|m| !m.is_alias())
+        .map(|m| m.name.as_str())
+        .collect();
+    Some(FaultKind::RateLimit {
+        credential: pick(rng, keys)?,
+        model: if rng.random_bool(0.5) {
+            pick(rng, &models).map(str::to_string)
+        } else {
+            None
+        },
+        capacity_per_min: rng.random_range(0..30),
+        retry_after: if rng.random_bool(0.5) {
+            Some(Duration::from_ms(rng.random_range(500..120_000)))
+        } else {
+            None
+        },
+        style: pick(rng, &styles)?,
+    })
+}
+
+/// A `region_outage` fault starting `at`: its own window (30 s to 3 min), mostly
+/// refused connections.
+fn region_outage(
+    places: &[(ProviderId, RegionId)],
+    at: Instant,
+    rng: &mut ChaCha8Rng,
+) -> Option<Fault> {
+    let (provider, region) = pick(rng, places)?;
+    let mode = if rng.random_bool(0.7) {
+        OutageMode::Connect
+    } else {
+        OutageMode::Timeout
+    };
+    Some(Fault {
+        at,
+        until: Some(at + Duration::from_ms(rng.random_range(30_000..180_000))),
+        kind: FaultKind::RegionOutage {
+            provider,
+            region,
+            mode,
+        },
+    })
+}
+
+/// A `stream_break` fault: streams of a place (or one of its regions) break, before or
+/// after the first byte.
+fn stream_break(places: &[(ProviderId, RegionId)], rng: &mut ChaCha8Rng) -> Option<FaultKind> {
+    let (provider, region) = pick(rng, places)?;
+    Some(FaultKind::StreamBreak {
+        provider,
+        region: rng.random_bool(0.5).then_some(region),
+        credential: None,
+        after_first_byte: rng.random_bool(0.5),
+        rate_bp: rng.random_range(1_000..=10_000),
+    })
 }

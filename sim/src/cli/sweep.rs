@@ -43,6 +43,30 @@ pub fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, knobs: &[Regression]) 
             })
         })
         .collect();
+    let results = run_all(&work, jobs);
+    println!(
+        "{} scenarios × {} seeds = {} runs: {} failing",
+        worlds.len(),
+        seeds.end - seeds.start,
+        work.len(),
+        results.len()
+    );
+    for (i, failures) in &results {
+        let job = &work[*i];
+        println!(
+            "FAIL {} seed {}: {}",
+            job.world.id,
+            job.seed,
+            failures.join("; ")
+        );
+        println!("     replay: {}", replay_line(job.file, job.seed, knobs));
+    }
+    u8::from(!results.is_empty())
+}
+
+/// Runs every job on `jobs` worker threads (a progress line on a terminal): the failing
+/// ones, by job index, in job order.
+fn run_all(work: &[Job<'_>], jobs: usize) -> Vec<(usize, Vec<String>)> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Vec<String>)>> = Mutex::new(Vec::new());
@@ -73,24 +97,7 @@ pub fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, knobs: &[Regression]) 
     }
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
-    println!(
-        "{} scenarios × {} seeds = {} runs: {} failing",
-        worlds.len(),
-        seeds.end - seeds.start,
-        work.len(),
-        results.len()
-    );
-    for (i, failures) in &results {
-        let job = &work[*i];
-        println!(
-            "FAIL {} seed {}: {}",
-            job.world.id,
-            job.seed,
-            failures.join("; ")
-        );
-        println!("     replay: {}", replay_line(job.file, job.seed, knobs));
-    }
-    u8::from(!results.is_empty())
+    results
 }
 
 fn run_job(job: &Job<'_>) -> Vec<String> {
