@@ -1,5 +1,10 @@
 //! The discrete-event loop: arrivals, provider answers, fault edges and gateway timers,
 //! always the earliest first, ties by insertion order. Single-threaded, bounded.
+//!
+//! The pending items wait in `engine/queue.rs`; the [`Recorder`] turns what happens into
+//! the trace and the [`Run`].
+
+mod queue;
 
 use crate::provider::{Cause, FakeProvider, Planned};
 use crate::recorder::{Keep, Recorder};
@@ -11,8 +16,8 @@ use gatesim_core::{
     Action, AttemptId, ClientResponse, ConfigError, Gateway, Instant, KeyId, Policy, ProviderId,
     Request, RequestId,
 };
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use queue::{Item, Queue};
+use std::collections::VecDeque;
 use thiserror::Error;
 use tracing::debug_span;
 
@@ -63,21 +68,6 @@ pub struct RunOptions {
     pub seed: u64,
     /// Record the trace (off for pure speed runs; metrics are kept either way).
     pub record: bool,
-}
-
-/// Where a pending item is kept.
-#[derive(Clone, Copy, Debug)]
-enum Source {
-    Heap,
-    Edge,
-    Arrival,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Item {
-    FaultEdge(usize, bool),
-    Answer(usize),
-    Arrival(usize),
 }
 
 /// Runs a world with a seed.
@@ -150,17 +140,8 @@ struct Engine<'w> {
     /// Fake providers by place, at `provider × regions + region` (a lookup per attempt).
     providers: Vec<Option<FakeProvider>>,
     regions: usize,
-    heap: BinaryHeap<Reverse<(Instant, u64, Item)>>,
-    /// Fault edges, known up front: kept out of the heap (which they would only deepen),
-    /// in (instant, sequence) order, merged with it by the same key.
-    edges: Vec<(Instant, u64, Item)>,
-    edges_done: usize,
-    /// The one arrival scheduled at a time (the next is scheduled when it is handled),
-    /// likewise kept out of the heap: it would be pushed near the top every time.
-    arrival: Option<(Instant, u64, Item)>,
-    seq: u64,
-    /// Heap items (the run ends when none is left and nothing is open).
-    live_items: usize,
+    /// Fault edges, answers and the next arrival, earliest first.
+    queue: Queue,
     /// Planned answers not yet delivered, by slot (freed slots are reused, so a slow
     /// answer far in the future does not hold a growing window open).
     answers: Vec<Option<Planned>>,
@@ -222,12 +203,7 @@ impl<'w> Engine<'w> {
             gateway,
             providers,
             regions,
-            heap: BinaryHeap::new(),
-            edges: Vec::new(),
-            edges_done: 0,
-            arrival: None,
-            seq: 0,
-            live_items: 0,
+            queue: Queue::new(&world.faults.faults),
             answers: Vec::new(),
             answers_free: Vec::new(),
             pending: Window::new(),
@@ -237,74 +213,10 @@ impl<'w> Engine<'w> {
             recorder,
             now: Instant::ZERO,
         };
-        for (i, f) in world.faults.faults.iter().enumerate() {
-            engine.schedule(f.at, Item::FaultEdge(i, true));
-            if let Some(u) = f.until {
-                engine.schedule(u, Item::FaultEdge(i, false));
-            }
-        }
-        engine.edges.sort_by_key(|(at, seq, _)| (*at, *seq));
         if let Some((at, _)) = engine.next_arrival {
-            engine.schedule(at, Item::Arrival(0));
+            engine.queue.schedule(at, Item::Arrival(0));
         }
         Ok(engine)
-    }
-
-    fn schedule(&mut self, at: Instant, item: Item) {
-        self.seq += 1;
-        if matches!(item, Item::FaultEdge(..)) {
-            // Only scheduled while the engine is built, which sorts them afterwards.
-            self.edges.push((at, self.seq, item));
-            return;
-        }
-        self.live_items += 1;
-        if matches!(item, Item::Arrival(_)) {
-            debug_assert!(self.arrival.is_none(), "one arrival is scheduled at a time");
-            self.arrival = Some((at, self.seq, item));
-            return;
-        }
-        self.heap.push(Reverse((at, self.seq, item)));
-    }
-
-    /// The earliest pending item and where it is kept, by (instant, sequence): sequences
-    /// are unique, so the order is the one a single heap of every item would give.
-    fn earliest(&self) -> Option<(Instant, Source)> {
-        let mut best = self
-            .heap
-            .peek()
-            .map(|Reverse((at, seq, _))| ((*at, *seq), Source::Heap));
-        if let Some((at, seq, _)) = self.edges.get(self.edges_done) {
-            if best.is_none_or(|(key, _)| (*at, *seq) < key) {
-                best = Some(((*at, *seq), Source::Edge));
-            }
-        }
-        if let Some((at, seq, _)) = &self.arrival {
-            if best.is_none_or(|(key, _)| (*at, *seq) < key) {
-                best = Some(((*at, *seq), Source::Arrival));
-            }
-        }
-        best.map(|((at, _), source)| (at, source))
-    }
-
-    /// Takes the pending item [`earliest`](Self::earliest) found.
-    fn take_item(&mut self, source: Source) -> Option<(Instant, Item)> {
-        match source {
-            Source::Edge => {
-                let (at, _, item) = *self.edges.get(self.edges_done)?;
-                self.edges_done += 1;
-                Some((at, item))
-            }
-            Source::Arrival => {
-                let (at, _, item) = self.arrival.take()?;
-                self.live_items -= 1;
-                Some((at, item))
-            }
-            Source::Heap => {
-                let Reverse((at, _, item)) = self.heap.pop()?;
-                self.live_items -= 1;
-                Some((at, item))
-            }
-        }
     }
 
     fn run_to_end(mut self) -> Result<Run, EngineError> {
@@ -318,9 +230,9 @@ impl<'w> Engine<'w> {
             Instant::ZERO + self.world.duration + gatesim_core::Duration::from_secs(24 * 3600);
         let mut steps = 0u64;
         loop {
-            let next_item = self.earliest();
+            let next_item = self.queue.earliest();
             let next_timer = self.gateway.poll_timeout().map(|(at, _)| at);
-            if self.gateway.open_requests() == 0 && self.live_items == 0 && next_timer.is_none() {
+            if self.gateway.open_requests() == 0 && !self.queue.has_live() && next_timer.is_none() {
                 break;
             }
             steps += 1;
@@ -335,7 +247,7 @@ impl<'w> Engine<'w> {
             }
             match (next_item, next_timer) {
                 (Some((item_at, source)), timer) if timer.is_none_or(|t| item_at <= t) => {
-                    let Some((at, item)) = self.take_item(source) else {
+                    let Some((at, item)) = self.queue.take(source) else {
                         break;
                     };
                     self.now = at;
@@ -382,7 +294,7 @@ impl<'w> Engine<'w> {
                     .expect("an arrival item is scheduled only for a drawn arrival");
                 self.next_arrival = self.arrivals.next();
                 if let Some((at, _)) = self.next_arrival {
-                    self.schedule(at, Item::Arrival(i + 1));
+                    self.queue.schedule(at, Item::Arrival(i + 1));
                 }
                 let arrival = self.recorder.arriving(&request);
                 let id = self.gateway.submit(self.now, request);
@@ -464,7 +376,7 @@ impl<'w> Engine<'w> {
                             self.answers.len() - 1
                         }
                     };
-                    self.schedule(at, Item::Answer(key));
+                    self.queue.schedule(at, Item::Answer(key));
                 }
                 Action::Respond(request, response) => {
                     self.recorder.responded(self.now, request, &response);
