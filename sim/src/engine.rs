@@ -250,6 +250,7 @@ impl<'w> Engine<'w> {
                     let Some((at, item)) = self.queue.take(source) else {
                         break;
                     };
+                    debug_assert!(at >= self.now, "items are taken in time order");
                     self.now = at;
                     self.handle_item(item);
                 }
@@ -363,11 +364,16 @@ impl<'w> Engine<'w> {
                         ),
                         cause: Cause::OutageConnect,
                     });
+                    debug_assert!(
+                        planned.attempt == attempt.id && planned.at >= self.now,
+                        "a provider answers the attempt it was given, not before it was sent"
+                    );
                     self.pending.insert(attempt.id.0, planned.cause);
                     self.recorder.dispatched(self.now, attempt);
                     let at = planned.at;
                     let key = match self.answers_free.pop() {
                         Some(free) => {
+                            debug_assert!(self.answers[free].is_none(), "a free slot is empty");
                             self.answers[free] = Some(planned);
                             free
                         }

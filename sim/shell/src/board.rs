@@ -28,6 +28,10 @@ impl Board {
     /// Marks `place` down or up at `now` (the last recovery is kept for [`touched`](Self::touched)).
     pub fn set(&mut self, place: Place, down: bool, now: Instant) {
         let spot = self.places.entry(place).or_default();
+        debug_assert!(
+            spot.last_up.is_none_or(|up| up <= now),
+            "outage edges come in time order"
+        );
         if spot.down && !down {
             spot.last_up = Some(now);
         }

@@ -125,6 +125,7 @@ impl Shell {
         if self.failed.is_some() {
             return false;
         }
+        debug_assert!(now >= self.last_now, "inputs come in time order");
         self.last_now = now;
         self.steps += 1;
         if self.steps > self.steps_max {
@@ -165,6 +166,10 @@ impl Shell {
         let mut target = attempt;
         match self.pending.remove(&attempt) {
             Some(flight) => {
+                debug_assert!(
+                    flight.dispatched_at <= now,
+                    "{attempt} answered before sent"
+                );
                 let cause = match sent_at {
                     Some(sent) => conveyed_on_arrival(cause, &response, sent, now),
                     None => cause,
@@ -257,7 +262,7 @@ impl Shell {
         while let Some(action) = self.gateway.poll_action() {
             match action {
                 Action::Dispatch(attempt) => {
-                    self.pending.insert(
+                    let earlier = self.pending.insert(
                         attempt.id,
                         Flight {
                             request: attempt.request,
@@ -265,6 +270,7 @@ impl Shell {
                             dispatched_at: now,
                         },
                     );
+                    debug_assert!(earlier.is_none(), "{} dispatched twice", attempt.id);
                     self.recorder.dispatched(now, attempt.clone());
                     let request = attempt.request;
                     match self.inboxes.get(&request) {
@@ -330,7 +336,8 @@ impl Shell {
         if self.armed.first().is_some_and(|armed| *armed <= at) {
             return None;
         }
-        self.armed.insert(at);
+        let fresh = self.armed.insert(at);
+        debug_assert!(fresh, "no timer task is armed for {at} yet");
         Some(at)
     }
 }
