@@ -4,8 +4,12 @@
 //! of every decision; the [`check`] module verifies the invariants of `spec/invariants.md`
 //! on it, independently of the core's own bookkeeping.
 
+#![warn(unreachable_pub)]
+
 pub mod bench;
 pub mod build;
+// The checker's internals are being reworked on their own branch: it opts in there.
+#[allow(unreachable_pub)]
 pub mod check;
 pub mod cli;
 pub mod engine;

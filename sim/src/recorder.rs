@@ -98,11 +98,6 @@ impl Recorder {
         }
     }
 
-    /// Whether the trace is recorded (the gateway need not make events otherwise).
-    pub fn is_tracing(&self) -> bool {
-        self.keep.trace
-    }
-
     /// A fault of the plan started or ended.
     pub fn fault_edge(&mut self, now: Instant, fault: usize, started: bool) {
         self.push(now, || Record::FaultEdge { fault, started });

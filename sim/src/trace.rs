@@ -171,8 +171,9 @@ impl Names {
         names
     }
 
-    /// Remembers a model name so its scope renders readably.
-    pub fn learn(&mut self, model: &str) {
+    /// Remembers a model name so its scope renders readably (the recorder learns every
+    /// model a request names).
+    pub(crate) fn learn(&mut self, model: &str) {
         let scope = Scope::of(model);
         self.scopes
             .entry(scope)

@@ -8,7 +8,12 @@ use gatesim_core::Regression;
 use std::path::{Path, PathBuf};
 
 /// Runs the diff; returns the exit status (0 identical, 1 different, 2 bad input).
-pub fn diff(path: &Path, seed: Option<u64>, policies: &[PathBuf], knobs: &[Regression]) -> u8 {
+pub(super) fn diff(
+    path: &Path,
+    seed: Option<u64>,
+    policies: &[PathBuf],
+    knobs: &[Regression],
+) -> u8 {
     let (a, b, label_a, label_b) = match (policies, knobs) {
         ([pa, pb], []) => (
             load(path, Some(pa), &[]),

@@ -7,7 +7,7 @@ use gatesim_core::Regression;
 use std::path::{Path, PathBuf};
 
 /// Prints one verdict: metrics, invariants, expectations, result and replay line.
-pub fn verdict(path: &Path, v: &Verdict, knobs: &[Regression]) {
+pub(super) fn verdict(path: &Path, v: &Verdict, knobs: &[Regression]) {
     let w = &v.world;
     println!();
     println!("== {} (seed {}): {}", w.id, v.seed, w.title);
@@ -57,7 +57,7 @@ pub fn verdict(path: &Path, v: &Verdict, knobs: &[Regression]) {
 }
 
 /// Runs a library of scenarios and prints one line each; returns the exit status.
-pub fn library(
+pub(super) fn library(
     files: &[PathBuf],
     seed: Option<u64>,
     policy: Option<&Path>,

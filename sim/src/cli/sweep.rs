@@ -18,7 +18,7 @@ struct Job<'a> {
 }
 
 /// Runs the sweep; returns the exit status.
-pub fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, knobs: &[Regression]) -> u8 {
+pub(super) fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, knobs: &[Regression]) -> u8 {
     let files = match scenario_files(path) {
         Ok(f) => f,
         Err(e) => {

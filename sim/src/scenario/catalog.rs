@@ -31,7 +31,7 @@ fn nonempty_list<T>(ctx: &mut Ctx, path: &str, list: &[T], what: &str) {
 }
 
 /// Checks `regions` and declares them.
-pub fn regions(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, catalog: &mut Catalog) {
+pub(super) fn regions(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, catalog: &mut Catalog) {
     nonempty_list(ctx, "regions", &raw.regions, "region");
     for (i, item) in raw.regions.iter().enumerate() {
         let path = format!("regions[{i}]");
@@ -45,7 +45,7 @@ pub fn regions(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, catalog: &mu
 }
 
 /// Checks `providers` and declares them.
-pub fn providers(
+pub(super) fn providers(
     raw: &RawScenario,
     ctx: &mut Ctx,
     names: &mut Names,
@@ -121,7 +121,7 @@ fn provider(p: &RawProvider, path: &str, ctx: &mut Ctx, names: &Names) -> (Provi
 }
 
 /// Checks `models` and declares them.
-pub fn models(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, catalog: &mut Catalog) {
+pub(super) fn models(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, catalog: &mut Catalog) {
     nonempty_list(ctx, "models", &raw.models, "model");
     // Names first: an alias may pool models declared after it.
     let mut declared: Vec<(String, &RawModel)> = Vec::new();
@@ -276,7 +276,7 @@ fn aliases(
 }
 
 /// `a, b` names of regions.
-pub fn region_names(catalog: &Catalog, regions: &[RegionId]) -> String {
+pub(super) fn region_names(catalog: &Catalog, regions: &[RegionId]) -> String {
     known_list(
         regions
             .iter()
@@ -285,7 +285,12 @@ pub fn region_names(catalog: &Catalog, regions: &[RegionId]) -> String {
 }
 
 /// Checks `credentials` and declares them.
-pub fn credentials(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, catalog: &mut Catalog) {
+pub(super) fn credentials(
+    raw: &RawScenario,
+    ctx: &mut Ctx,
+    names: &mut Names,
+    catalog: &mut Catalog,
+) {
     for (i, item) in raw.credentials.iter().enumerate() {
         let path = format!("credentials[{i}]");
         let Some(c) = element(ctx, &mut names.credentials, &path, item) else {
@@ -348,7 +353,7 @@ fn credential(
 }
 
 /// Checks `projects` and declares them.
-pub fn projects(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, catalog: &mut Catalog) {
+pub(super) fn projects(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, catalog: &mut Catalog) {
     let modes = [Mode::ApiKeys, Mode::Credits, Mode::Hybrid].map(|m| (m.name(), m));
     for (i, item) in raw.projects.iter().enumerate() {
         let path = format!("projects[{i}]");

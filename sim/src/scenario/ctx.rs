@@ -13,19 +13,19 @@ use gatesim_core::Duration;
 
 /// Collected errors.
 #[derive(Debug, Default)]
-pub struct Ctx {
+pub(super) struct Ctx {
     /// Every error so far, in the order found.
     pub errors: Vec<ScenarioError>,
 }
 
 impl Ctx {
     /// Records an error at `path`.
-    pub fn err(&mut self, path: impl Into<String>, problem: impl Into<String>) {
+    pub(super) fn err(&mut self, path: impl Into<String>, problem: impl Into<String>) {
         self.errors.push(ScenarioError::field(path, problem));
     }
 
     /// Records an item's structural problems under `base`.
-    pub fn problems(&mut self, base: &str, problems: &[(Vec<Seg>, String)]) {
+    pub(super) fn problems(&mut self, base: &str, problems: &[(Vec<Seg>, String)]) {
         for (segs, message) in problems {
             let (path, problem) = describe(base, segs, message);
             self.err(path, problem);
@@ -33,13 +33,13 @@ impl Ctx {
     }
 
     /// An item's value, recording its problems under `path`.
-    pub fn item<'a, T>(&mut self, path: &str, item: &'a Item<T>) -> Option<&'a T> {
+    pub(super) fn item<'a, T>(&mut self, path: &str, item: &'a Item<T>) -> Option<&'a T> {
         self.problems(path, &item.problems);
         item.value.as_ref()
     }
 
     /// Whether a structural error was already recorded at `path` (or below it).
-    pub fn has_error_at(&self, path: &str) -> bool {
+    pub(super) fn has_error_at(&self, path: &str) -> bool {
         self.errors.iter().any(|e| {
             e.path().is_some_and(|p| {
                 p == path
@@ -50,7 +50,7 @@ impl Ctx {
     }
 
     /// Parses a duration field.
-    pub fn duration(&mut self, path: &str, text: &str) -> Option<Duration> {
+    pub(super) fn duration(&mut self, path: &str, text: &str) -> Option<Duration> {
         match parse_duration(text) {
             Ok(ms) => Some(Duration::from_ms(ms)),
             Err(problem) => {
@@ -61,7 +61,7 @@ impl Ctx {
     }
 
     /// Picks one of a fixed set of names (`style`, `mode`, ...).
-    pub fn choose<T: Copy>(
+    pub(super) fn choose<T: Copy>(
         &mut self,
         path: &str,
         what: &str,
@@ -83,7 +83,7 @@ impl Ctx {
     }
 
     /// Checks an entity id: non-empty, no whitespace or control characters.
-    pub fn id(&mut self, path: &str, id: &str) {
+    pub(super) fn id(&mut self, path: &str, id: &str) {
         if id.is_empty() {
             self.err(path, "empty (an id is a short label such as \"k0\")");
         } else if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -94,7 +94,7 @@ impl Ctx {
 
 /// The declared ids of one kind of entity, in declaration order (= index order).
 #[derive(Debug)]
-pub struct Index {
+pub(super) struct Index {
     what: &'static str,
     names: Vec<String>,
     paths: Vec<String>,
@@ -103,7 +103,7 @@ pub struct Index {
 }
 
 impl Index {
-    pub fn new(what: &'static str) -> Index {
+    pub(super) fn new(what: &'static str) -> Index {
         Index {
             what,
             names: Vec::new(),
@@ -113,17 +113,17 @@ impl Index {
     }
 
     /// The index of a declared id.
-    pub fn position(&self, name: &str) -> Option<u32> {
+    pub(super) fn position(&self, name: &str) -> Option<u32> {
         self.names.iter().position(|n| n == name).map(|i| i as u32)
     }
 
     /// The declared ids.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
+    pub(super) fn names(&self) -> impl Iterator<Item = &str> {
         self.names.iter().map(String::as_str)
     }
 
     /// Declares an id; a duplicate is an error and is not declared.
-    pub fn add(&mut self, ctx: &mut Ctx, path: &str, name: &str) -> bool {
+    pub(super) fn add(&mut self, ctx: &mut Ctx, path: &str, name: &str) -> bool {
         if let Some(i) = self.position(name) {
             let first = &self.paths[i as usize];
             ctx.err(
@@ -143,7 +143,7 @@ impl Index {
 
     /// Resolves a reference; an unknown id is an error listing the known ones (unless the
     /// list is incomplete, where the referent may be the unreadable element).
-    pub fn resolve(&self, ctx: &mut Ctx, path: &str, name: &str) -> Option<u32> {
+    pub(super) fn resolve(&self, ctx: &mut Ctx, path: &str, name: &str) -> Option<u32> {
         let found = self.position(name);
         if found.is_none() && self.complete {
             ctx.err(
@@ -162,7 +162,7 @@ impl Index {
 
 /// The ids of every kind of entity.
 #[derive(Debug)]
-pub struct Names {
+pub(super) struct Names {
     /// Regions.
     pub regions: Index,
     /// Providers.

@@ -19,7 +19,7 @@ const OUTCOMES: [Outcome; 7] = [
 ];
 
 /// Checks `expect`: request, credential and metric entries.
-pub fn expect(
+pub(super) fn expect(
     list: &[Item<RawExpect>],
     ctx: &mut Ctx,
     names: &Names,
@@ -202,7 +202,7 @@ fn metric_expectation(e: &RawExpect, path: &str, ctx: &mut Ctx) -> Option<Expect
 }
 
 /// Checks `swarm`: fault kinds with weights.
-pub fn swarm(item: &Item<RawSwarm>, ctx: &mut Ctx) -> Vec<SwarmFault> {
+pub(super) fn swarm(item: &Item<RawSwarm>, ctx: &mut Ctx) -> Vec<SwarmFault> {
     let Some(s) = ctx.item("swarm", item) else {
         return Vec::new();
     };

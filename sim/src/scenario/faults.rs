@@ -57,7 +57,7 @@ pub const FAULT_KINDS: &[&str] = &[
 ];
 
 /// Checks `faults` and returns the plan, sorted by start time (stable).
-pub fn faults(
+pub(super) fn faults(
     list: &[Item<RawFault>],
     ctx: &mut Ctx,
     names: &Names,

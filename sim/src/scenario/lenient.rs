@@ -14,7 +14,7 @@ const RETRIES_MAX: usize = 64;
 ///
 /// Lists hold `Item`s so one bad element does not hide the problems of the others.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Item<T> {
+pub(super) struct Item<T> {
     /// The value, if it could be read.
     pub value: Option<T>,
     /// Problems: path segments relative to this item, and the message.
@@ -23,7 +23,7 @@ pub struct Item<T> {
 
 /// One step of a path inside an item.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Seg {
+pub(super) enum Seg {
     /// An object key.
     Key(String),
     /// A list index.
@@ -32,7 +32,7 @@ pub enum Seg {
 
 impl<T> Item<T> {
     /// A value with no problems (what the writer builds).
-    pub fn ok(value: T) -> Item<T> {
+    pub(super) fn ok(value: T) -> Item<T> {
         Item {
             value: Some(value),
             problems: Vec::new(),
@@ -44,7 +44,7 @@ impl<T: DeserializeOwned> Item<T> {
     /// Reads `value` as a `T`. When a field is wrong, the problem is recorded, the field is
     /// dropped and reading is retried, so that the other fields are still checked; a field
     /// reported missing after its wrong value was dropped is not reported twice.
-    pub fn read(mut value: Value) -> Item<T> {
+    pub(super) fn read(mut value: Value) -> Item<T> {
         let mut problems = Vec::new();
         let mut dropped: Vec<String> = Vec::new();
         for _ in 0..RETRIES_MAX {
@@ -113,13 +113,13 @@ fn segments(path: &serde_path_to_error::Path) -> Vec<Seg> {
 }
 
 /// The field name of serde's "missing field `x`" message.
-pub fn missing_field(message: &str) -> Option<&str> {
+pub(super) fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// A duration or time offset as written (`"30s"`); parsed by `validate`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DurText(pub String);
+pub(super) struct DurText(pub String);
 
 impl Serialize for DurText {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -145,7 +145,7 @@ impl<'de> Deserialize<'de> for DurText {
 
 /// A JSON number read as `f64` (rates, fractions); written as an integer when it is one.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Number(pub f64);
+pub(super) struct Number(pub f64);
 
 impl Serialize for Number {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -9,7 +9,7 @@ use gatesim_core::{Duration, Policy, Regression, Regressions};
 const PRESETS: &[&str] = &["reference"];
 
 /// Checks `policy` and returns the policy it describes.
-pub fn policy(raw: &RawPolicy, ctx: &mut Ctx) -> Policy {
+pub(super) fn policy(raw: &RawPolicy, ctx: &mut Ctx) -> Policy {
     if let Some(preset) = &raw.preset {
         if !PRESETS.contains(&preset.as_str()) {
             let known = known_list(PRESETS.iter().copied());

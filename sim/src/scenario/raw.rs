@@ -7,7 +7,7 @@
 //! and an absent optional field is left out (`skip_serializing_none` on every struct
 //! with one, always above the `derive` it rewrites).
 
-pub use super::lenient::{missing_field, DurText, Item, Number, Seg};
+pub(super) use super::lenient::{missing_field, DurText, Item, Number, Seg};
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
@@ -16,7 +16,7 @@ use serde_with::skip_serializing_none;
 #[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawScenario {
+pub(super) struct RawScenario {
     /// Format version (1).
     #[serde(default)]
     pub version: Option<u64>,
@@ -74,7 +74,7 @@ pub struct RawScenario {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawProvider {
+pub(super) struct RawProvider {
     /// Provider id.
     pub id: String,
     /// Error wording style.
@@ -95,7 +95,7 @@ pub struct RawProvider {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLatency {
+pub(super) struct RawLatency {
     /// Median.
     #[serde(default)]
     pub p50: Option<DurText>,
@@ -108,7 +108,7 @@ pub struct RawLatency {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawModel {
+pub(super) struct RawModel {
     /// Model id.
     pub id: String,
     /// Mappings.
@@ -123,7 +123,7 @@ pub struct RawModel {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMapping {
+pub(super) struct RawMapping {
     /// Provider id.
     pub provider: String,
     /// Region.
@@ -137,7 +137,7 @@ pub struct RawMapping {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCredential {
+pub(super) struct RawCredential {
     /// Label.
     pub id: String,
     /// Provider id.
@@ -155,7 +155,7 @@ pub struct RawCredential {
 /// `projects[i]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawProject {
+pub(super) struct RawProject {
     /// Project id.
     pub id: String,
     /// `api-keys`, `credits` or `hybrid`.
@@ -166,7 +166,7 @@ pub struct RawProject {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPolicy {
+pub(super) struct RawPolicy {
     /// Preset name (`reference`).
     #[serde(default)]
     pub preset: Option<String>,
@@ -183,7 +183,7 @@ pub struct RawPolicy {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // each field is documented on `gatesim_core::Policy`
-pub struct RawOverrides {
+pub(super) struct RawOverrides {
     #[serde(default)]
     pub retry_after_default: Option<DurText>,
     #[serde(default)]
@@ -218,7 +218,7 @@ pub struct RawOverrides {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // the fields are documented per kind in scenarios/README.md
-pub struct RawFault {
+pub(super) struct RawFault {
     pub at: DurText,
     #[serde(default)]
     pub until: Option<DurText>,
@@ -255,7 +255,7 @@ pub struct RawFault {
 
 impl RawFault {
     /// The kind-specific fields that are present, by name, in declaration order.
-    pub fn present(&self) -> Vec<&'static str> {
+    pub(super) fn present(&self) -> Vec<&'static str> {
         let flags = [
             ("provider", self.provider.is_some()),
             ("region", self.region.is_some()),
@@ -283,7 +283,7 @@ impl RawFault {
 /// `workload`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawWorkload {
+pub(super) struct RawWorkload {
     /// Explicit requests, in time order.
     #[serde(default)]
     pub requests: Vec<Item<RawRequest>>,
@@ -296,7 +296,7 @@ pub struct RawWorkload {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRequest {
+pub(super) struct RawRequest {
     /// Arrival time.
     pub at: DurText,
     /// Project id.
@@ -324,7 +324,7 @@ pub struct RawRequest {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawGenerator {
+pub(super) struct RawGenerator {
     /// Start.
     pub from: DurText,
     /// End (exclusive).
@@ -351,7 +351,7 @@ pub struct RawGenerator {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMix {
+pub(super) struct RawMix {
     /// Model as the client names it.
     pub model: String,
     /// Relative weight.
@@ -379,7 +379,7 @@ pub struct RawMix {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // the shapes are documented in scenarios/README.md
-pub struct RawExpect {
+pub(super) struct RawExpect {
     #[serde(default)]
     pub request: Option<u64>,
     #[serde(default)]
@@ -405,7 +405,7 @@ pub struct RawExpect {
 /// `swarm`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSwarm {
+pub(super) struct RawSwarm {
     /// Fault kinds a seed draws from.
     #[serde(default)]
     pub faults: Vec<Item<RawSwarmFault>>,
@@ -415,7 +415,7 @@ pub struct RawSwarm {
 #[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSwarmFault {
+pub(super) struct RawSwarmFault {
     /// Fault kind name.
     pub kind: String,
     /// Relative weight of drawing this kind.

@@ -112,7 +112,7 @@ pub fn format_duration(ms: u64) -> String {
 }
 
 /// A fraction in `0..=1` as basis points (rounded to the nearest).
-pub fn fraction_bp(x: f64) -> Result<u32, String> {
+pub(super) fn fraction_bp(x: f64) -> Result<u32, String> {
     if !(0.0..=1.0).contains(&x) {
         return Err(format!("{x} is not a fraction (use a number from 0 to 1)"));
     }
@@ -121,12 +121,12 @@ pub fn fraction_bp(x: f64) -> Result<u32, String> {
 }
 
 /// Basis points as the fraction written in files.
-pub fn bp_fraction(bp: u32) -> f64 {
+pub(super) fn bp_fraction(bp: u32) -> f64 {
     f64::from(bp) / 10_000.0
 }
 
 /// `"text"` with JSON escaping, for messages.
-pub fn quote(text: &str) -> String {
+pub(super) fn quote(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| format!("\"{text}\""))
 }
 
@@ -224,13 +224,13 @@ fn find(text: &str) -> Option<(usize, usize, String)> {
 }
 
 /// The redacted form (`sk-…`) of the first secret-looking value in `text`, if any.
-pub fn find_secret(text: &str) -> Option<String> {
+pub(super) fn find_secret(text: &str) -> Option<String> {
     find(text).map(|(_, _, redacted)| redacted)
 }
 
 /// `text` with every secret-looking run replaced by its redacted form, so no message
 /// ever echoes a secret.
-pub fn redact(text: &str) -> String {
+pub(super) fn redact(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some((start, end, redacted)) = find(rest) {
@@ -243,7 +243,10 @@ pub fn redact(text: &str) -> String {
 }
 
 /// The candidate closest to `name` by edit distance, if close enough to be a typo.
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(super) fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).clamp(1, 3);
     candidates
         .into_iter()
@@ -254,7 +257,7 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// `a, b, c` (at most 12 names, then `… and N more`), or `none` for an empty list.
-pub fn known_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+pub(super) fn known_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     const SHOWN_MAX: usize = 12;
     let names: Vec<&str> = names.into_iter().collect();
     if names.is_empty() {

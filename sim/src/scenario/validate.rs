@@ -16,7 +16,7 @@ use gatesim_core::{Catalog, Policy};
 const EPOCH_UNIX_S_MAX: u64 = 253_402_300_799;
 
 /// Builds the world from a readable file, recording every problem in `ctx`.
-pub fn build(raw: &RawScenario, ctx: &mut Ctx) -> World {
+pub(super) fn build(raw: &RawScenario, ctx: &mut Ctx) -> World {
     header(raw, ctx);
     let mut names = Names {
         regions: Index::new("region"),

@@ -22,7 +22,7 @@ struct Shape<'a> {
 
 /// Checks the workload and settles the duration (explicit, or the end of the last
 /// request, generator or fault).
-pub fn workload(
+pub(super) fn workload(
     raw: &RawScenario,
     ctx: &mut Ctx,
     names: &Names,
