@@ -9,8 +9,9 @@
 //! (each with its own IP) serving the same sans-IO
 //! [`FakeProvider`](gatesim_sim::provider::FakeProvider) the engine uses. A regional
 //! outage is the region's nodes clogged (or killed and restarted) on the network, not a
-//! flag. The shell records the engine's [`Trace`](gatesim_sim::trace::Trace) and builds an
-//! engine [`Run`](gatesim_sim::engine::Run), so `gatesim_sim::check::check` judges it.
+//! flag. The shell records the engine's [`Trace`](gatesim_sim::trace::Trace) with the
+//! engine's [`Recorder`](gatesim_sim::recorder::Recorder) and builds an engine
+//! [`Run`](gatesim_sim::engine::Run), so `gatesim_sim::check::check` judges it.
 //!
 //! Everything here needs `--cfg madsim` (set for the workspace in `.cargo/config.toml`);
 //! without it this crate is empty and its test target fails with the fix.
