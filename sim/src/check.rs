@@ -7,6 +7,7 @@
 //! decision the gateway made against that reference model.
 
 mod model;
+mod report;
 
 use crate::engine::Run;
 use crate::provider::{request_draw, Cause};
@@ -17,67 +18,10 @@ use gatesim_core::{
     RequestId, RequestKind, Scope, Source,
 };
 use model::{Model, Pair};
+use report::Report;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-/// Every invariant the checker knows, in report order.
-pub const INVARIANTS: &[&str] = &[
-    "auth-blacklist-global",
-    "cooldown-respected",
-    "cooldown-monotonic",
-    "scope-isolation",
-    "suspension-sticky",
-    "no-hidden-failures",
-    "provider-score-honest",
-    "attribution",
-    "region-lock",
-    "endpoint-from-credential",
-    "terminal-request-invalid",
-    "byok-single-attempt",
-    "mode-respected",
-    "primary-first",
-    "attempt-budget",
-    "body-replay",
-    "no-failover-after-first-byte",
-    "bounded-state",
-    "blacklist-uptime-zero",
-    "deterministic",
-    "no-false-exhaustion",
-    "exhaustion-typed",
-    "recovers-after-cooldown",
-    "waits-for-cooldown",
-];
-
-/// One broken invariant.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// Invariant id (see [`INVARIANTS`]).
-    pub invariant: &'static str,
-    /// Simulated time.
-    pub at: Instant,
-    /// The request concerned.
-    pub request: Option<RequestId>,
-    /// The attempt concerned.
-    pub attempt: Option<AttemptId>,
-    /// What happened, in a sentence.
-    pub detail: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {}", self.invariant, self.at)?;
-        if let Some(r) = self.request {
-            write!(f, " {r}")?;
-        }
-        if let Some(a) = self.attempt {
-            write!(f, " {a}")?;
-        }
-        write!(f, ": {}", self.detail)
-    }
-}
-
-/// Violations recorded per invariant at most (the first ones are the useful ones).
-const PER_INVARIANT_MAX: usize = 20;
+pub use report::{Invariant, Violation};
 
 /// Checks every invariant (but `deterministic`, which needs two runs: see
 /// [`check_determinism`]) on a finished run.
@@ -88,9 +32,7 @@ pub fn check(world: &World, run: &Run) -> Vec<Violation> {
         c.step(&e.record);
     }
     c.final_state(run);
-    c.out
-        .sort_by_key(|v| (INVARIANTS.iter().position(|i| *i == v.invariant), v.at));
-    c.out
+    c.out.finish()
 }
 
 /// Compares two runs of the same world and seed: their traces must be byte-identical.
@@ -115,7 +57,7 @@ pub fn check_determinism(first: &Run, second: &Run) -> Option<Violation> {
         .position(|(x, y)| x != y);
     let at = diverge.map_or(Instant::ZERO, |i| first.trace.entries[i].at);
     Some(Violation {
-        invariant: "deterministic",
+        invariant: Invariant::Deterministic,
         at,
         request: None,
         attempt: None,
@@ -149,8 +91,7 @@ struct Checker<'w> {
     requests: BTreeMap<RequestId, RequestInfo>,
     attempts: BTreeMap<AttemptId, (Attempt, Option<Cause>)>,
     cooldown_seen: BTreeMap<(gatesim_core::KeyId, Scope), Instant>,
-    counts: BTreeMap<&'static str, usize>,
-    out: Vec<Violation>,
+    out: Report,
     now: Instant,
 }
 
@@ -162,30 +103,19 @@ impl<'w> Checker<'w> {
             requests: BTreeMap::new(),
             attempts: BTreeMap::new(),
             cooldown_seen: BTreeMap::new(),
-            counts: BTreeMap::new(),
-            out: Vec::new(),
+            out: Report::default(),
             now: Instant::ZERO,
         }
     }
 
     fn fail(
         &mut self,
-        invariant: &'static str,
+        invariant: Invariant,
         request: Option<RequestId>,
         attempt: Option<AttemptId>,
         detail: String,
     ) {
-        let n = self.counts.entry(invariant).or_default();
-        *n += 1;
-        if *n <= PER_INVARIANT_MAX {
-            self.out.push(Violation {
-                invariant,
-                at: self.now,
-                request,
-                attempt,
-                detail,
-            });
-        }
+        self.out.fail(invariant, self.now, request, attempt, detail);
     }
 
     fn key(&self, k: gatesim_core::KeyId) -> &str {
@@ -204,7 +134,7 @@ impl<'w> Checker<'w> {
                 let cap = self.world.policy.scopes_max as usize;
                 if *entries > cap {
                     self.fail(
-                        "bounded-state",
+                        Invariant::BoundedState,
                         None,
                         None,
                         format!("{entries} health entries tracked, over the cap of {cap}"),
@@ -298,7 +228,7 @@ impl<'w> Checker<'w> {
         let upstream_scope = Scope::of(&a.upstream);
         if self.model.blacklisted(a.credential) {
             self.fail(
-                "auth-blacklist-global",
+                Invariant::AuthBlacklistGlobal,
                 r,
                 id,
                 format!("{} sent after it failed authentication", cred.name),
@@ -308,7 +238,7 @@ impl<'w> Checker<'w> {
             let cool = self.model.cooling_until(a.credential, a.scope, a.region);
             if cool > t {
                 self.fail(
-                    "cooldown-respected",
+                    Invariant::CooldownRespected,
                     r,
                     id,
                     format!(
@@ -320,7 +250,7 @@ impl<'w> Checker<'w> {
             let susp = self.model.suspended_until(a.credential, upstream_scope);
             if susp > t {
                 self.fail(
-                    "suspension-sticky",
+                    Invariant::SuspensionSticky,
                     r,
                     id,
                     format!(
@@ -333,7 +263,7 @@ impl<'w> Checker<'w> {
         if cred.provider != a.provider || cred.region.is_some_and(|lock| lock != a.region) {
             let region = &self.world.catalog.regions[a.region.index()];
             self.fail(
-                "region-lock",
+                Invariant::RegionLock,
                 r,
                 id,
                 format!(
@@ -346,7 +276,7 @@ impl<'w> Checker<'w> {
         }
         if cred.endpoint.as_deref() != a.endpoint.as_deref() {
             self.fail(
-                "endpoint-from-credential",
+                Invariant::EndpointFromCredential,
                 r,
                 id,
                 format!(
@@ -363,7 +293,12 @@ impl<'w> Checker<'w> {
             self.credential_checks(a, false);
             let detail =
                 "attempt for a request that is not open (never arrived or already answered)";
-            self.fail("attribution", Some(a.request), Some(a.id), detail.into());
+            self.fail(
+                Invariant::Attribution,
+                Some(a.request),
+                Some(a.id),
+                detail.into(),
+            );
             return;
         };
         let arrival = info.arrival.clone();
@@ -383,7 +318,7 @@ impl<'w> Checker<'w> {
         self.credential_checks(a, count_tokens);
         if a.body_digest != arrival.body_digest {
             self.fail(
-                "body-replay",
+                Invariant::BodyReplay,
                 r,
                 id,
                 format!(
@@ -417,12 +352,12 @@ impl<'w> Checker<'w> {
                     prior_this_iteration + 1,
                     a.iteration
                 );
-                self.fail("byok-single-attempt", r, id, detail);
+                self.fail(Invariant::ByokSingleAttempt, r, id, detail);
             }
         }
         if invalid_first.is_some() {
             self.fail(
-                "terminal-request-invalid",
+                Invariant::TerminalRequestInvalid,
                 r,
                 id,
                 "another attempt after a request-invalid answer".into(),
@@ -430,7 +365,7 @@ impl<'w> Checker<'w> {
         }
         if byte_sent {
             self.fail(
-                "no-failover-after-first-byte",
+                Invariant::NoFailoverAfterFirstByte,
                 r,
                 id,
                 "another attempt after the stream delivered bytes".into(),
@@ -449,7 +384,7 @@ impl<'w> Checker<'w> {
                     )
                 {
                     self.fail(
-                        "primary-first",
+                        Invariant::PrimaryFirst,
                         r,
                         id,
                         format!(
@@ -477,7 +412,7 @@ impl<'w> Checker<'w> {
         let used = places.len();
         if used > self.world.policy.attempts_max as usize {
             self.fail(
-                "attempt-budget",
+                Invariant::AttemptBudget,
                 r,
                 id,
                 format!(
@@ -504,7 +439,7 @@ impl<'w> Checker<'w> {
         let (r, id) = (Some(a.request), Some(a.id));
         if !allowed {
             self.fail(
-                "mode-respected",
+                Invariant::ModeRespected,
                 r,
                 id,
                 format!(
@@ -556,11 +491,11 @@ impl<'w> Checker<'w> {
                     self.key(org.sent),
                     self.world.catalog.providers[org.provider.index()].name
                 );
-                self.fail("mode-respected", r, id, detail);
+                self.fail(Invariant::ModeRespected, r, id, detail);
             }
         } else if any_above && !above(sent) {
             let detail = format!("hybrid sent org {} to a provider below the uptime bar while a healthier candidate was eligible", self.key(a.credential));
-            self.fail("mode-respected", r, id, detail);
+            self.fail(Invariant::ModeRespected, r, id, detail);
         }
     }
 
@@ -606,7 +541,7 @@ impl<'w> Checker<'w> {
                             "{} cooldown moved earlier: {prev} -> {until}",
                             self.key(*credential)
                         );
-                        self.fail("cooldown-monotonic", None, Some(*attempt), detail);
+                        self.fail(Invariant::CooldownMonotonic, None, Some(*attempt), detail);
                     }
                 }
                 let v = self.cooldown_seen.entry(key).or_insert(*until);
@@ -643,7 +578,12 @@ impl<'w> Checker<'w> {
                             self.key(*credential),
                             block.name()
                         );
-                        self.fail("recovers-after-cooldown", Some(*request), None, detail);
+                        self.fail(
+                            Invariant::RecoversAfterCooldown,
+                            Some(*request),
+                            None,
+                            detail,
+                        );
                     } else if self.model.cooling_until(*credential, *scope, *region) <= t
                         && !self.model.blacklisted(*credential)
                     {
@@ -652,7 +592,7 @@ impl<'w> Checker<'w> {
                             self.key(*credential),
                             self.world_scope(*scope)
                         );
-                        self.fail("scope-isolation", Some(*request), None, detail);
+                        self.fail(Invariant::ScopeIsolation, Some(*request), None, detail);
                     }
                 }
             }
@@ -676,7 +616,7 @@ impl<'w> Checker<'w> {
                     self.world.catalog.region_name(*region)
                 );
                 self.fail(
-                    "attempt-budget",
+                    Invariant::AttemptBudget,
                     Some(*request),
                     None,
                     format!("budget charged for skipped candidate {place}"),
@@ -725,7 +665,7 @@ impl<'w> Checker<'w> {
                 self.key(a.credential)
             );
             let r = a.request;
-            self.fail("attribution", Some(r), Some(attempt), detail);
+            self.fail(Invariant::Attribution, Some(r), Some(attempt), detail);
         }
     }
 
@@ -766,7 +706,7 @@ impl<'w> Checker<'w> {
                     "no attempt there succeeded"
                 }
             );
-            self.fail("provider-score-honest", Some(request), None, detail);
+            self.fail(Invariant::ProviderScoreHonest, Some(request), None, detail);
         }
     }
 
@@ -802,7 +742,7 @@ impl<'w> Checker<'w> {
                             None => "not counted at all".to_string(),
                             Some((m, md)) => format!("mapping counted: {m}, model counted: {md}"),
                         });
-                        self.fail("no-hidden-failures", r, Some(a.id), detail);
+                        self.fail(Invariant::NoHiddenFailures, r, Some(a.id), detail);
                     }
                 }
             }
@@ -817,7 +757,7 @@ impl<'w> Checker<'w> {
                     response.hint_key.map_or("nobody", |k| self.key(k)),
                     self.key(last.0.credential)
                 );
-                self.fail("attribution", r, Some(last.0.id), detail);
+                self.fail(Invariant::Attribution, r, Some(last.0.id), detail);
             }
         }
         if let Some(status) = info.first_outcome_invalid {
@@ -827,7 +767,7 @@ impl<'w> Checker<'w> {
                     response.status,
                     response.outcome.name()
                 );
-                self.fail("terminal-request-invalid", r, None, detail);
+                self.fail(Invariant::TerminalRequestInvalid, r, None, detail);
             }
         }
         let mode = self.world.catalog.project(info.arrival.project).mode;
@@ -840,11 +780,11 @@ impl<'w> Checker<'w> {
                     let expected = end.saturating_since(t).as_secs_ceil().max(1);
                     if response.status != 429 || response.retry_after_s != Some(expected) {
                         let detail = format!("exhaustion answered {} retry-after {:?}, soonest cooldown ends at {end} (expected 429 retry-after {expected}s)", response.status, response.retry_after_s);
-                        self.fail("exhaustion-typed", r, None, detail);
+                        self.fail(Invariant::ExhaustionTyped, r, None, detail);
                     }
                 }
                 None => self.fail(
-                    "exhaustion-typed",
+                    Invariant::ExhaustionTyped,
                     r,
                     None,
                     "answered transient exhaustion but no candidate is cooling down".into(),
@@ -856,7 +796,7 @@ impl<'w> Checker<'w> {
                     && end.saturating_since(t) <= self.world.policy.wait_max
                 {
                     let detail = format!("failed although every candidate was cooling and the soonest ends at {end}, within the max wait of {}", self.world.policy.wait_max);
-                    self.fail("waits-for-cooldown", r, None, detail);
+                    self.fail(Invariant::WaitsForCooldown, r, None, detail);
                 }
             }
         }
@@ -869,7 +809,7 @@ impl<'w> Checker<'w> {
         if failed && !info.first_byte_sent {
             if let Some(good) = &info.good_at_start {
                 let detail = format!("answered {} {} although {good} was eligible at arrival ({}) and could not fail", response.status, response.outcome.name(), info.arrived_at);
-                self.fail("no-false-exhaustion", r, None, detail);
+                self.fail(Invariant::NoFalseExhaustion, r, None, detail);
             }
         }
     }
@@ -883,7 +823,7 @@ impl<'w> Checker<'w> {
                     "{} failed authentication but is not reported blacklisted at the end",
                     self.key(key)
                 );
-                self.fail("auth-blacklist-global", None, None, detail);
+                self.fail(Invariant::AuthBlacklistGlobal, None, None, detail);
             }
         }
         for ((k, s), uptime) in &run.final_state.key_uptime_bp {
@@ -895,7 +835,7 @@ impl<'w> Checker<'w> {
                     uptime % 100,
                     self.world_scope(*s)
                 );
-                self.fail("blacklist-uptime-zero", None, None, detail);
+                self.fail(Invariant::BlacklistUptimeZero, None, None, detail);
             }
         }
         if run.final_state.tracked_entries_max > self.world.policy.scopes_max as usize {
@@ -904,8 +844,8 @@ impl<'w> Checker<'w> {
                 run.final_state.tracked_entries_max, self.world.policy.scopes_max
             );
             self.now = now;
-            if !self.out.iter().any(|v| v.invariant == "bounded-state") {
-                self.fail("bounded-state", None, None, detail);
+            if !self.out.broken(Invariant::BoundedState) {
+                self.fail(Invariant::BoundedState, None, None, detail);
             }
         }
     }
