@@ -4,8 +4,8 @@
 use super::*;
 use crate::build::WorldBuilder;
 use crate::runner::{judge, Judge};
-use crate::world::Style;
-use gatesim_core::{Regression, Regressions};
+use crate::world::{FaultKind, Style, World};
+use gatesim_core::{Mode, Regression, Regressions, Source};
 
 fn invalid_key_world() -> WorldBuilder {
     let mut b = WorldBuilder::new("invalid-key-400");
