@@ -20,6 +20,7 @@
 //!
 //! Every trace record and gateway event is matched by name (no wildcard arm), so a new
 //! kind does not compile until the checker decides what, if anything, it judges there.
+#![warn(clippy::wildcard_enum_match_arm)]
 
 mod credential;
 mod ledger;

@@ -238,8 +238,11 @@ impl<'w> Model<'w> {
         let policy = &self.world.policy;
         let key = (a.credential, a.scope);
         let regional = (a.credential, a.scope, a.region);
+        // Every cause by name, so a new one must be placed here; the arms agree with the
+        // provider's own auth and transient classes.
         match cause {
-            c if c.is_auth() => {
+            Cause::KeyInvalid | Cause::KeyRevoked => {
+                debug_assert!(cause.is_auth(), "{cause} blacklists: an auth failure");
                 self.blacklist.insert(a.credential);
             }
             Cause::RateLimited { hint } => {
@@ -256,7 +259,13 @@ impl<'w> Model<'w> {
                     .or_default();
                 *end = (*end).max(t + policy.suspension_for);
             }
-            c if c.is_transient() => {
+            Cause::ServerError
+            | Cause::OutageConnect
+            | Cause::OutageTimeout
+            | Cause::TooSlow
+            | Cause::StreamBreakBefore
+            | Cause::StreamBreakAfter => {
+                debug_assert!(cause.is_transient(), "{cause} counts as a transient error");
                 let n = self.errors.entry(regional).or_default();
                 *n += 1;
                 if *n >= policy.errors_consecutive_max {
@@ -264,11 +273,18 @@ impl<'w> Model<'w> {
                     let end = self.unhealthy.entry(regional).or_default();
                     *end = (*end).max(t + policy.unhealthy_for);
                 }
+                // A full run of consecutive errors marks the path and starts the count again.
+                debug_assert!(*n < policy.errors_consecutive_max.max(1));
             }
             Cause::Ok if !count_tokens => {
                 self.errors.remove(&regional);
             }
-            _ => {}
+            Cause::Ok | Cause::RequestInvalid => {
+                debug_assert!(
+                    !cause.is_auth() && !cause.is_transient(),
+                    "{cause} is harmless"
+                );
+            }
         }
     }
 

@@ -183,11 +183,12 @@ fn hand_made_trace_resending_a_dead_key_is_reported() {
         .trace
         .entries
         .iter()
-        .find_map(|e| match &e.record {
-            crate::trace::Record::Dispatched(a) if a.credential == gatesim_core::KeyId(0) => {
-                Some(a.clone())
+        .find_map(|e| {
+            if let crate::trace::Record::Dispatched(a) = &e.record {
+                (a.credential == gatesim_core::KeyId(0)).then(|| a.clone())
+            } else {
+                None
             }
-            _ => None,
         })
         .expect("k0 was tried once");
     let mut resent = dead.clone();
