@@ -76,6 +76,10 @@ impl<'w> Ctx<'_, 'w> {
         attempt: Option<AttemptId>,
         detail: String,
     ) {
+        debug_assert!(
+            !detail.is_empty(),
+            "{invariant}: a violation says what happened"
+        );
         self.out.fail(invariant, self.now, request, attempt, detail);
     }
 

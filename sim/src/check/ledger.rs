@@ -41,6 +41,7 @@ impl Open {
         // A fresh walk has tried nothing; a walk under way has tried what it dispatched.
         self.walk_start == self.walk_tried.is_empty()
             && self.first_outcome_invalid.is_none_or(|_| self.answered_any)
+            && (!self.first_byte_sent || self.answered_any)
             && self.places.values().map(BTreeSet::len).sum::<usize>() <= self.attempts.len()
             && (self.attempts.is_empty() || self.places.contains_key(&self.iteration))
             && self.attempts.iter().all(|id| attempts.contains_key(id))
@@ -171,6 +172,7 @@ impl<'w> Ledger<'w> {
         let Some(info) = self.requests.remove(&request) else {
             return;
         };
+        debug_assert!(info.consistent(&self.attempts), "ledger at close");
         for (i, id) in info.attempts.iter().enumerate() {
             let Some((a, Some(cause))) = self.attempts.get(id) else {
                 continue;

@@ -150,6 +150,12 @@ impl<'w> Model<'w> {
                 });
             }
         }
+        debug_assert!(
+            out.iter()
+                .all(|p| cat.credential(p.sent).provider == p.provider
+                    && cat.credential(p.selected).provider == p.provider),
+            "a pair sends a credential of its own provider"
+        );
         out
     }
 
@@ -226,6 +232,7 @@ impl<'w> Model<'w> {
             cooling |= c > susp;
             soonest = Some(soonest.map_or(end, |s| s.min(end)));
         }
+        debug_assert!(soonest.is_none_or(|s| s > t), "only blocks still in force");
         soonest.map(|s| (s, cooling))
     }
 
@@ -297,9 +304,12 @@ impl<'w> Model<'w> {
     }
 
     pub fn mapping_uptime_bp(&self, pair: &Pair, t: Instant) -> u32 {
-        self.mapping
+        let bp = self
+            .mapping
             .get(&(pair.provider, pair.region, pair.scope))
-            .map_or(10_000, |h| h.uptime_bp(t, self.world.policy.history_window))
+            .map_or(10_000, |h| h.uptime_bp(t, self.world.policy.history_window));
+        debug_assert!(bp <= 10_000, "uptime {bp} bp is a share");
+        bp
     }
 
     /// Whether no fault of the plan can make this pair fail during `[from, to]`.
