@@ -7,9 +7,10 @@
 //! decision the gateway made against that reference model.
 //!
 //! One pass over the trace. For each record, the pass first hands it to every invariant
-//! family that judges that kind of record, with the [`ledger`](ledger) as it stood before
-//! the record (read-only) and the [`Report`](report) to write violations to; then it
-//! writes the record into the ledger. The families:
+//! family that judges that kind of record, with the ledger (`check/ledger.rs`, all the
+//! checker accumulates) as it stood before the record, read-only, and the report
+//! (`check/report.rs`) to write violations to; then it writes the record into the
+//! ledger. The families, one file each under `check/`:
 //!
 //! - `credential`: what may be sent with a credential, and when;
 //! - `walk`: how one request walks its candidates (mode, order, budget, when to stop);

@@ -1,4 +1,5 @@
-//! The checker's only mutable state: what the pass has accumulated from the trace so far.
+//! The checker's only mutable state besides the violations it reports: what the pass has
+//! accumulated from the trace so far.
 //!
 //! The families judge each record against the ledger as it stood before the record (they
 //! get it read-only); the pass then writes the record into the ledger. Nothing here
