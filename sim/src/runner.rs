@@ -34,7 +34,8 @@ impl Verdict {
     }
     /// The invariants that failed, deduplicated, in report order.
     pub fn failed_invariants(&self) -> Vec<&'static str> {
-        let mut ids: Vec<&'static str> = self.violations.iter().map(|v| v.invariant).collect();
+        let mut ids: Vec<&'static str> =
+            self.violations.iter().map(|v| v.invariant.name()).collect();
         ids.dedup();
         ids
     }

@@ -150,6 +150,12 @@ impl<'w> Model<'w> {
                 });
             }
         }
+        debug_assert!(
+            out.iter()
+                .all(|p| cat.credential(p.sent).provider == p.provider
+                    && cat.credential(p.selected).provider == p.provider),
+            "a pair sends a credential of its own provider"
+        );
         out
     }
 
@@ -226,6 +232,7 @@ impl<'w> Model<'w> {
             cooling |= c > susp;
             soonest = Some(soonest.map_or(end, |s| s.min(end)));
         }
+        debug_assert!(soonest.is_none_or(|s| s > t), "only blocks still in force");
         soonest.map(|s| (s, cooling))
     }
 
@@ -238,8 +245,11 @@ impl<'w> Model<'w> {
         let policy = &self.world.policy;
         let key = (a.credential, a.scope);
         let regional = (a.credential, a.scope, a.region);
+        // Every cause by name, so a new one must be placed here; the arms agree with the
+        // provider's own auth and transient classes.
         match cause {
-            c if c.is_auth() => {
+            Cause::KeyInvalid | Cause::KeyRevoked => {
+                debug_assert!(cause.is_auth(), "{cause} blacklists: an auth failure");
                 self.blacklist.insert(a.credential);
             }
             Cause::RateLimited { hint } => {
@@ -256,7 +266,13 @@ impl<'w> Model<'w> {
                     .or_default();
                 *end = (*end).max(t + policy.suspension_for);
             }
-            c if c.is_transient() => {
+            Cause::ServerError
+            | Cause::OutageConnect
+            | Cause::OutageTimeout
+            | Cause::TooSlow
+            | Cause::StreamBreakBefore
+            | Cause::StreamBreakAfter => {
+                debug_assert!(cause.is_transient(), "{cause} counts as a transient error");
                 let n = self.errors.entry(regional).or_default();
                 *n += 1;
                 if *n >= policy.errors_consecutive_max {
@@ -264,11 +280,18 @@ impl<'w> Model<'w> {
                     let end = self.unhealthy.entry(regional).or_default();
                     *end = (*end).max(t + policy.unhealthy_for);
                 }
+                // A full run of consecutive errors marks the path and starts the count again.
+                debug_assert!(*n < policy.errors_consecutive_max.max(1));
             }
             Cause::Ok if !count_tokens => {
                 self.errors.remove(&regional);
             }
-            _ => {}
+            Cause::Ok | Cause::RequestInvalid => {
+                debug_assert!(
+                    !cause.is_auth() && !cause.is_transient(),
+                    "{cause} is harmless"
+                );
+            }
         }
     }
 
@@ -281,9 +304,12 @@ impl<'w> Model<'w> {
     }
 
     pub fn mapping_uptime_bp(&self, pair: &Pair, t: Instant) -> u32 {
-        self.mapping
+        let bp = self
+            .mapping
             .get(&(pair.provider, pair.region, pair.scope))
-            .map_or(10_000, |h| h.uptime_bp(t, self.world.policy.history_window))
+            .map_or(10_000, |h| h.uptime_bp(t, self.world.policy.history_window));
+        debug_assert!(bp <= 10_000, "uptime {bp} bp is a share");
+        bp
     }
 
     /// Whether no fault of the plan can make this pair fail during `[from, to]`.

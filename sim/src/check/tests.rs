@@ -4,8 +4,8 @@
 use super::*;
 use crate::build::WorldBuilder;
 use crate::runner::{judge, Judge};
-use crate::world::Style;
-use gatesim_core::{Regression, Regressions};
+use crate::world::{FaultKind, Style, World};
+use gatesim_core::{Mode, Regression, Regressions, Source};
 
 fn invalid_key_world() -> WorldBuilder {
     let mut b = WorldBuilder::new("invalid-key-400");
@@ -140,7 +140,7 @@ fn every_invariant_fires_on_a_violating_world_and_is_silent_otherwise() {
     let mut covered: Vec<&str> = table.iter().map(|(i, _)| *i).collect();
     covered.push("deterministic"); // two runs: see the tests below
     covered.sort_unstable();
-    let mut all = INVARIANTS.to_vec();
+    let mut all: Vec<&str> = Invariant::ALL.iter().map(|i| i.name()).collect();
     all.sort_unstable();
     assert_eq!(covered, all, "every invariant has a row");
     for (invariant, knob) in table {
@@ -183,11 +183,12 @@ fn hand_made_trace_resending_a_dead_key_is_reported() {
         .trace
         .entries
         .iter()
-        .find_map(|e| match &e.record {
-            crate::trace::Record::Dispatched(a) if a.credential == gatesim_core::KeyId(0) => {
-                Some(a.clone())
+        .find_map(|e| {
+            if let crate::trace::Record::Dispatched(a) = &e.record {
+                (a.credential == gatesim_core::KeyId(0)).then(|| a.clone())
+            } else {
+                None
             }
-            _ => None,
         })
         .expect("k0 was tried once");
     let mut resent = dead.clone();
@@ -197,8 +198,9 @@ fn hand_made_trace_resending_a_dead_key_is_reported() {
         .push(end, crate::trace::Record::Dispatched(resent));
     let v = check(&world, &run);
     assert!(
-        v.iter().any(|x| x.invariant == "auth-blacklist-global"
-            && x.attempt == Some(gatesim_core::AttemptId(9_999))),
+        v.iter()
+            .any(|x| x.invariant == Invariant::AuthBlacklistGlobal
+                && x.attempt == Some(gatesim_core::AttemptId(9_999))),
         "{v:?}"
     );
 }
@@ -221,7 +223,7 @@ fn determinism_compares_whole_traces() {
     let last = c.trace.entries.len() - 1;
     c.trace.entries[last].at = c.trace.entries[last].at + gatesim_core::Duration::from_ms(1);
     let v = check_determinism(&a, &c).expect("a one-millisecond difference is reported");
-    assert_eq!(v.invariant, "deterministic");
+    assert_eq!(v.invariant, Invariant::Deterministic);
     let other_seed = crate::engine::run(
         &world,
         crate::engine::RunOptions {

@@ -1,7 +1,7 @@
 //! Printing verdicts: one scenario in detail, or a library as a table.
 
 use super::{load, replay_line};
-use crate::check::INVARIANTS;
+use crate::check::Invariant;
 use crate::runner::{judge, Judge, Verdict};
 use gatesim_core::Regression;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ pub(super) fn verdict(path: &Path, v: &Verdict, knobs: &[Regression]) {
         println!("   {line}");
     }
     if v.violations.is_empty() {
-        println!("-- invariants: all {} hold", INVARIANTS.len());
+        println!("-- invariants: all {} hold", Invariant::ALL.len());
     } else {
         println!(
             "-- invariants: {} violated ({} violations)",

@@ -78,7 +78,7 @@ pub fn run_clean(world: &World, options: &ShellOptions) -> ShellRun {
 pub fn broken_invariants(world: &World, shell: &ShellRun) -> BTreeSet<&'static str> {
     check::check(world, &shell.run)
         .iter()
-        .map(|v| v.invariant)
+        .map(|v| v.invariant.name())
         .collect()
 }
 

@@ -1,0 +1,218 @@
+//! The checker's only mutable state besides the violations it reports: what the pass has
+//! accumulated from the trace so far.
+//!
+//! The families judge each record against the ledger as it stood before the record (they
+//! get it read-only); the pass then writes the record into the ledger. Nothing here
+//! judges anything.
+
+use super::model::Model;
+use crate::provider::Cause;
+use crate::trace::Arrival;
+use crate::world::World;
+use gatesim_core::{Attempt, AttemptId, Instant, KeyId, ProviderId, RegionId, RequestId, Scope};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the pass knows of one open request (arrived, not yet answered).
+#[derive(Debug)]
+pub(super) struct Open {
+    pub arrival: Arrival,
+    pub arrived_at: Instant,
+    /// Its attempts, in dispatch order.
+    pub attempts: Vec<AttemptId>,
+    /// The next dispatch starts a fresh walk (new request, iteration or wait round).
+    pub walk_start: bool,
+    /// (provider, region, scope, credential) attempted in the current walk.
+    pub walk_tried: Vec<(ProviderId, RegionId, Scope, KeyId)>,
+    pub iteration: u32,
+    /// Places (provider × region) opened, per iteration.
+    pub places: BTreeMap<u32, BTreeSet<(ProviderId, RegionId)>>,
+    pub waited: bool,
+    pub first_byte_sent: bool,
+    pub first_outcome_invalid: Option<u16>,
+    pub answered_any: bool,
+    /// A surely-good eligible pair at arrival (see `liveness::surely_good`), named.
+    pub good_at_start: Option<String>,
+    /// Per attempt: counted in the mapping history, counted in the model history.
+    pub counted: BTreeMap<AttemptId, (bool, bool)>,
+}
+
+impl Open {
+    /// The ledger's own consistency for one request (debug builds).
+    fn consistent(&self, attempts: &BTreeMap<AttemptId, (Attempt, Option<Cause>)>) -> bool {
+        // A fresh walk has tried nothing; a walk under way has tried what it dispatched.
+        self.walk_start == self.walk_tried.is_empty()
+            && self.first_outcome_invalid.is_none_or(|_| self.answered_any)
+            && (!self.first_byte_sent || self.answered_any)
+            && self.places.values().map(BTreeSet::len).sum::<usize>() <= self.attempts.len()
+            && (self.attempts.is_empty() || self.places.contains_key(&self.iteration))
+            && self.attempts.iter().all(|id| attempts.contains_key(id))
+    }
+}
+
+/// Everything the pass accumulates.
+pub(super) struct Ledger<'w> {
+    /// Reference health and mapping uptime, rebuilt from ground truth.
+    pub model: Model<'w>,
+    /// Open requests.
+    pub requests: BTreeMap<RequestId, Open>,
+    /// Every dispatched attempt of an open request, with its ground-truth cause once answered.
+    pub attempts: BTreeMap<AttemptId, (Attempt, Option<Cause>)>,
+    /// The latest cooldown end the gateway reported per (credential, scope).
+    pub cooldown_seen: BTreeMap<(KeyId, Scope), Instant>,
+}
+
+impl<'w> Ledger<'w> {
+    pub fn new(world: &'w World) -> Ledger<'w> {
+        Ledger {
+            model: Model::new(world),
+            requests: BTreeMap::new(),
+            attempts: BTreeMap::new(),
+            cooldown_seen: BTreeMap::new(),
+        }
+    }
+
+    /// A request arrived at `now`.
+    pub fn arrive(&mut self, a: &Arrival, now: Instant, good_at_start: Option<String>) {
+        self.requests.insert(
+            a.request,
+            Open {
+                arrival: a.clone(),
+                arrived_at: now,
+                attempts: Vec::new(),
+                walk_start: true,
+                walk_tried: Vec::new(),
+                iteration: 1,
+                places: BTreeMap::new(),
+                waited: false,
+                first_byte_sent: false,
+                first_outcome_invalid: None,
+                answered_any: false,
+                good_at_start,
+                counted: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// An attempt was dispatched (ignored when its request is not open).
+    pub fn dispatch(&mut self, a: &Attempt) {
+        let Some(info) = self.requests.get_mut(&a.request) else {
+            return;
+        };
+        if a.iteration != info.iteration {
+            info.iteration = a.iteration;
+        }
+        info.walk_start = false;
+        info.walk_tried
+            .push((a.provider, a.region, a.scope, a.credential));
+        info.attempts.push(a.id);
+        info.places
+            .entry(a.iteration)
+            .or_default()
+            .insert((a.provider, a.region));
+        self.attempts.insert(a.id, (a.clone(), None));
+        debug_assert!(info.consistent(&self.attempts), "ledger after dispatch");
+    }
+
+    /// An attempt was answered at `now`, for the reason `cause`.
+    pub fn answer(&mut self, attempt: AttemptId, cause: Cause, now: Instant) {
+        let Some((a, slot)) = self.attempts.get_mut(&attempt) else {
+            return;
+        };
+        *slot = Some(cause);
+        let count_tokens = a.kind == gatesim_core::RequestKind::CountTokens;
+        self.model.observe(a, cause, now, count_tokens);
+        let Some(info) = self.requests.get_mut(&a.request) else {
+            return;
+        };
+        if !info.answered_any && cause == Cause::RequestInvalid {
+            info.first_outcome_invalid = Some(400);
+        }
+        info.answered_any = true;
+        if cause == Cause::StreamBreakAfter {
+            info.first_byte_sent = true;
+        }
+        if cause == Cause::Ok && a.iteration >= info.iteration {
+            // The next attempt, if any, starts the next iteration's fresh walk.
+            info.walk_start = true;
+            info.walk_tried.clear();
+        }
+        debug_assert!(info.consistent(&self.attempts), "ledger after answer");
+    }
+
+    /// The gateway reported a cooldown end: remember the latest.
+    pub fn cooled_down(&mut self, credential: KeyId, scope: Scope, until: Instant) {
+        let v = self
+            .cooldown_seen
+            .entry((credential, scope))
+            .or_insert(until);
+        *v = (*v).max(until);
+    }
+
+    /// A request waits for a cooldown: its next dispatch starts a fresh walk.
+    pub fn waiting(&mut self, request: RequestId) {
+        if let Some(info) = self.requests.get_mut(&request) {
+            info.waited = true;
+            info.walk_start = true;
+            info.walk_tried.clear();
+            debug_assert!(info.consistent(&self.attempts), "ledger after waiting");
+        }
+    }
+
+    /// The gateway counted (or left out) an attempt in uptime history.
+    pub fn counted(&mut self, attempt: AttemptId, mapping: bool, model: bool) {
+        if let Some((a, _)) = self.attempts.get(&attempt) {
+            if let Some(info) = self.requests.get_mut(&a.request) {
+                info.counted.insert(attempt, (mapping, model));
+            }
+        }
+    }
+
+    /// A request was answered at `now`: it closes, and its attempts enter the checker's own
+    /// mapping histories (a failure only when nothing recovered it: `no-hidden-failures`).
+    pub fn close(&mut self, request: RequestId, now: Instant) {
+        let Some(info) = self.requests.remove(&request) else {
+            return;
+        };
+        debug_assert!(info.consistent(&self.attempts), "ledger at close");
+        for (i, id) in info.attempts.iter().enumerate() {
+            let Some((a, Some(cause))) = self.attempts.get(id) else {
+                continue;
+            };
+            if *cause == Cause::RequestInvalid {
+                continue;
+            }
+            let ok = *cause == Cause::Ok;
+            if ok || !recovered(&self.attempts, &info.attempts[i + 1..], a) {
+                self.model.record_uptime(a, ok, now);
+            }
+        }
+    }
+
+    /// A request's answered attempts in dispatch order, with their ground-truth causes.
+    pub fn answers<'a>(
+        &'a self,
+        ids: &'a [AttemptId],
+    ) -> impl Iterator<Item = (&'a Attempt, Cause)> + 'a {
+        ids.iter()
+            .filter_map(|id| self.attempts.get(id))
+            .filter_map(|(a, c)| c.map(|c| (a, c)))
+    }
+}
+
+/// Whether one of the `later` attempts of the same request succeeded in the same iteration
+/// on the same provider and region as `a`: then `a` failing is not a failure of that place.
+pub(super) fn recovered(
+    attempts: &BTreeMap<AttemptId, (Attempt, Option<Cause>)>,
+    later: &[AttemptId],
+    a: &Attempt,
+) -> bool {
+    later
+        .iter()
+        .filter_map(|id| attempts.get(id))
+        .any(|(b, c)| {
+            *c == Some(Cause::Ok)
+                && b.iteration == a.iteration
+                && b.provider == a.provider
+                && b.region == a.region
+        })
+}

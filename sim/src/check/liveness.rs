@@ -1,0 +1,142 @@
+//! Invariants: no-false-exhaustion, exhaustion-typed, recovers-after-cooldown,
+//! waits-for-cooldown.
+//!
+//! Outcomes: a request succeeds when the fault plan says it surely could, waits when a
+//! cooldown ends soon enough, fails typed when it must, and nothing stays blocked past
+//! its end.
+
+use super::ledger::Open;
+use super::{cooldown_end, Ctx, Invariant};
+use crate::provider::request_draw;
+use crate::trace::Arrival;
+use crate::world::FaultKind;
+use gatesim_core::{
+    Block, ClientResponse, Duration, KeyId, Outcome, ProviderId, RegionId, RequestId, RequestKind,
+};
+use std::collections::BTreeSet;
+
+/// How far past arrival the fault plan is read for a request that could not fail.
+const HORIZON: Duration = Duration::from_secs(900);
+
+/// A pair that, per the fault plan, cannot fail for this request, is eligible now,
+/// and lies within the attempt budget whatever order the gateway tries things in; named
+/// `credential provider`.
+///
+/// Faults count from one attempt timeout before arrival: an attempt dispatched during
+/// a fault can still bring its consequence (a timeout, a 429) after the fault ended.
+pub(super) fn surely_good(cx: &Ctx<'_, '_>, a: &Arrival) -> Option<String> {
+    if a.byok.is_some() {
+        return None;
+    }
+    let (world, model) = (cx.world, &cx.ledger.model);
+    let t0 = cx.now;
+    let horizon = t0 + HORIZON;
+    let invalid = world.faults.faults.iter().any(|f| {
+        if let FaultKind::RequestInvalid { rate_bp } = f.kind {
+            f.overlaps(t0, horizon) && request_draw(a.request) < u64::from(rate_bp)
+        } else {
+            false
+        }
+    });
+    if invalid {
+        return None;
+    }
+    let mode = world.catalog.project(a.project).mode;
+    let pairs = model.pairs(&a.model, mode, None);
+    let reachable: BTreeSet<(ProviderId, RegionId)> = pairs
+        .iter()
+        .filter(|p| {
+            !model.blacklisted(p.sent) && model.suspended_until(p.sent, p.upstream_scope) <= t0
+        })
+        .map(|p| (p.provider, p.region))
+        .collect();
+    if reachable.len() > world.policy.attempts_max as usize {
+        return None;
+    }
+    let count_tokens = a.kind == RequestKind::CountTokens;
+    let timeout = world.policy.attempt_timeout;
+    pairs
+        .iter()
+        .find(|p| {
+            model.eligible(p, t0, count_tokens)
+                && model.fault_free(p, a.stream, t0 - timeout, horizon, timeout)
+        })
+        .map(|p| format!("{} {}", cx.key(p.sent), cx.provider(p.provider)))
+}
+
+/// The gateway passed a credential over for a cooldown: that cooldown has not ended.
+pub(super) fn skipped(cx: &mut Ctx<'_, '_>, request: RequestId, credential: KeyId, block: Block) {
+    let Some(until) = cooldown_end(block) else {
+        return;
+    };
+    if until <= cx.now {
+        let detail = format!(
+            "{} passed over as {} although that ended at {until}",
+            cx.key(credential),
+            block.name()
+        );
+        cx.fail(
+            Invariant::RecoversAfterCooldown,
+            Some(request),
+            None,
+            detail,
+        );
+    }
+}
+
+/// The open request was answered: an exhaustion is typed and waited for as the
+/// reference's blocks say, and no request that surely could succeed failed.
+pub(super) fn responded(
+    cx: &mut Ctx<'_, '_>,
+    request: RequestId,
+    open: &Open,
+    response: &ClientResponse,
+) {
+    if response.outcome == Outcome::ExhaustedTransient {
+        exhausted(cx, request, open, response);
+    }
+    // A request-invalid answer to a request the providers did not reject is a failure
+    // too: `surely_good` is `None` for requests the fault plan makes invalid.
+    let failed = !matches!(
+        response.outcome,
+        Outcome::Success | Outcome::StreamInterrupted
+    );
+    if failed && !open.first_byte_sent {
+        if let Some(good) = &open.good_at_start {
+            let detail = format!(
+                "answered {} {} although {good} was eligible at arrival ({}) and could not fail",
+                response.status,
+                response.outcome.name(),
+                open.arrived_at
+            );
+            cx.fail(Invariant::NoFalseExhaustion, Some(request), None, detail);
+        }
+    }
+}
+
+/// A transient exhaustion: 429 with Retry-After the soonest block end, after waiting when
+/// a cooldown (not only suspensions) ends within the max wait.
+fn exhausted(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, response: &ClientResponse) {
+    let (t, r) = (cx.now, Some(request));
+    let arrival = &open.arrival;
+    let mode = cx.world.catalog.project(arrival.project).mode;
+    let blocked_end = cx
+        .ledger
+        .model
+        .soonest_end(&arrival.model, mode, arrival.byok, t);
+    let Some((end, cooling)) = blocked_end else {
+        let detail = "answered transient exhaustion but no candidate is cooling down".into();
+        cx.fail(Invariant::ExhaustionTyped, r, None, detail);
+        return;
+    };
+    let expected = end.saturating_since(t).as_secs_ceil().max(1);
+    if response.status != 429 || response.retry_after_s != Some(expected) {
+        let detail = format!("exhaustion answered {} retry-after {:?}, soonest cooldown ends at {end} (expected 429 retry-after {expected}s)", response.status, response.retry_after_s);
+        cx.fail(Invariant::ExhaustionTyped, r, None, detail);
+    }
+    let wait_max = cx.world.policy.wait_max;
+    if cooling && !open.waited && arrival.byok.is_none() && end.saturating_since(t) <= wait_max {
+        let detail = format!("failed although every candidate was cooling and the soonest ends at {end}, within the max wait of {wait_max}");
+        cx.fail(Invariant::WaitsForCooldown, r, None, detail);
+    }
+}
