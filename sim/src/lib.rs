@@ -8,8 +8,6 @@
 
 pub mod bench;
 pub mod build;
-// The checker's internals are being reworked on their own branch: it opts in there.
-#[allow(unreachable_pub)]
 pub mod check;
 pub mod cli;
 pub mod engine;

@@ -62,7 +62,7 @@ pub(super) struct Ledger<'w> {
 }
 
 impl<'w> Ledger<'w> {
-    pub fn new(world: &'w World) -> Ledger<'w> {
+    pub(super) fn new(world: &'w World) -> Ledger<'w> {
         Ledger {
             model: Model::new(world),
             requests: BTreeMap::new(),
@@ -72,7 +72,7 @@ impl<'w> Ledger<'w> {
     }
 
     /// A request arrived at `now`.
-    pub fn arrive(&mut self, a: &Arrival, now: Instant, good_at_start: Option<String>) {
+    pub(super) fn arrive(&mut self, a: &Arrival, now: Instant, good_at_start: Option<String>) {
         self.requests.insert(
             a.request,
             Open {
@@ -94,7 +94,7 @@ impl<'w> Ledger<'w> {
     }
 
     /// An attempt was dispatched (ignored when its request is not open).
-    pub fn dispatch(&mut self, a: &Attempt) {
+    pub(super) fn dispatch(&mut self, a: &Attempt) {
         let Some(info) = self.requests.get_mut(&a.request) else {
             return;
         };
@@ -114,7 +114,7 @@ impl<'w> Ledger<'w> {
     }
 
     /// An attempt was answered at `now`, for the reason `cause`.
-    pub fn answer(&mut self, attempt: AttemptId, cause: Cause, now: Instant) {
+    pub(super) fn answer(&mut self, attempt: AttemptId, cause: Cause, now: Instant) {
         let Some((a, slot)) = self.attempts.get_mut(&attempt) else {
             return;
         };
@@ -140,7 +140,7 @@ impl<'w> Ledger<'w> {
     }
 
     /// The gateway reported a cooldown end: remember the latest.
-    pub fn cooled_down(&mut self, credential: KeyId, scope: Scope, until: Instant) {
+    pub(super) fn cooled_down(&mut self, credential: KeyId, scope: Scope, until: Instant) {
         let v = self
             .cooldown_seen
             .entry((credential, scope))
@@ -149,7 +149,7 @@ impl<'w> Ledger<'w> {
     }
 
     /// A request waits for a cooldown: its next dispatch starts a fresh walk.
-    pub fn waiting(&mut self, request: RequestId) {
+    pub(super) fn waiting(&mut self, request: RequestId) {
         if let Some(info) = self.requests.get_mut(&request) {
             info.waited = true;
             info.walk_start = true;
@@ -159,7 +159,7 @@ impl<'w> Ledger<'w> {
     }
 
     /// The gateway counted (or left out) an attempt in uptime history.
-    pub fn counted(&mut self, attempt: AttemptId, mapping: bool, model: bool) {
+    pub(super) fn counted(&mut self, attempt: AttemptId, mapping: bool, model: bool) {
         if let Some((a, _)) = self.attempts.get(&attempt) {
             if let Some(info) = self.requests.get_mut(&a.request) {
                 info.counted.insert(attempt, (mapping, model));
@@ -169,7 +169,7 @@ impl<'w> Ledger<'w> {
 
     /// A request was answered at `now`: it closes, and its attempts enter the checker's own
     /// mapping histories (a failure only when nothing recovered it: `no-hidden-failures`).
-    pub fn close(&mut self, request: RequestId, now: Instant) {
+    pub(super) fn close(&mut self, request: RequestId, now: Instant) {
         let Some(info) = self.requests.remove(&request) else {
             return;
         };
@@ -189,7 +189,7 @@ impl<'w> Ledger<'w> {
     }
 
     /// A request's answered attempts in dispatch order, with their ground-truth causes.
-    pub fn answers<'a>(
+    pub(super) fn answers<'a>(
         &'a self,
         ids: &'a [AttemptId],
     ) -> impl Iterator<Item = (&'a Attempt, Cause)> + 'a {

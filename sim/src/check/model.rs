@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// A candidate attempt as the reference sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pair {
+pub(super) struct Pair {
     pub provider: ProviderId,
     pub region: RegionId,
     pub scope: Scope,
@@ -21,7 +21,7 @@ pub struct Pair {
     pub sent: KeyId,
 }
 
-pub struct Model<'w> {
+pub(super) struct Model<'w> {
     world: &'w World,
     blacklist: BTreeSet<KeyId>,
     cooling: BTreeMap<(KeyId, Scope), Instant>,
@@ -40,7 +40,7 @@ struct Route {
 }
 
 impl<'w> Model<'w> {
-    pub fn new(world: &'w World) -> Model<'w> {
+    pub(super) fn new(world: &'w World) -> Model<'w> {
         Model {
             world,
             blacklist: BTreeSet::new(),
@@ -127,7 +127,7 @@ impl<'w> Model<'w> {
     }
 
     /// Every (route, credential) a request may use.
-    pub fn pairs(&self, model: &str, mode: Mode, byok: Option<KeyId>) -> Vec<Pair> {
+    pub(super) fn pairs(&self, model: &str, mode: Mode, byok: Option<KeyId>) -> Vec<Pair> {
         let cat = &self.world.catalog;
         let mut out = Vec::new();
         for r in self.routes(model) {
@@ -160,7 +160,7 @@ impl<'w> Model<'w> {
     }
 
     /// The token the first credential in pool order sends on this pair's route.
-    pub fn primary(&self, pair: &Pair, mode: Mode) -> Option<KeyId> {
+    pub(super) fn primary(&self, pair: &Pair, mode: Mode) -> Option<KeyId> {
         let cat = &self.world.catalog;
         cat.credentials
             .iter()
@@ -174,13 +174,13 @@ impl<'w> Model<'w> {
             .map(|(i, _)| self.sent_for(KeyId(i as u32), pair.region))
     }
 
-    pub fn blacklisted(&self, key: KeyId) -> bool {
+    pub(super) fn blacklisted(&self, key: KeyId) -> bool {
         self.blacklist.contains(&key)
     }
 
     /// End of the rate-limit cooldown of (key, model) or the consecutive-error period of
     /// (key, model, region), whichever is later.
-    pub fn cooling_until(&self, key: KeyId, scope: Scope, region: RegionId) -> Instant {
+    pub(super) fn cooling_until(&self, key: KeyId, scope: Scope, region: RegionId) -> Instant {
         let c = self.cooling.get(&(key, scope)).copied().unwrap_or_default();
         let u = self
             .unhealthy
@@ -190,7 +190,7 @@ impl<'w> Model<'w> {
         c.max(u)
     }
 
-    pub fn suspended_until(&self, key: KeyId, upstream_scope: Scope) -> Instant {
+    pub(super) fn suspended_until(&self, key: KeyId, upstream_scope: Scope) -> Instant {
         self.suspended
             .get(&(key, upstream_scope))
             .copied()
@@ -198,7 +198,7 @@ impl<'w> Model<'w> {
     }
 
     /// Whether the reference allows sending this pair at `t`.
-    pub fn eligible(&self, p: &Pair, t: Instant, count_tokens: bool) -> bool {
+    pub(super) fn eligible(&self, p: &Pair, t: Instant, count_tokens: bool) -> bool {
         if self.blacklisted(p.sent) {
             return false;
         }
@@ -209,7 +209,7 @@ impl<'w> Model<'w> {
 
     /// The soonest end of a block among a request's pairs after `t`, and whether a
     /// rate-limit or error cooldown (not only a suspension) is among the blocks.
-    pub fn soonest_end(
+    pub(super) fn soonest_end(
         &self,
         model: &str,
         mode: Mode,
@@ -237,7 +237,7 @@ impl<'w> Model<'w> {
     }
 
     /// Updates health from a ground-truth cause.
-    pub fn observe(&mut self, a: &Attempt, cause: Cause, t: Instant, count_tokens: bool) {
+    pub(super) fn observe(&mut self, a: &Attempt, cause: Cause, t: Instant, count_tokens: bool) {
         if self.world.catalog.credential(a.credential).source == Source::Byok {
             // A user's own key is outside pool health: never marked.
             return;
@@ -295,7 +295,7 @@ impl<'w> Model<'w> {
         }
     }
 
-    pub fn record_uptime(&mut self, a: &Attempt, ok: bool, t: Instant) {
+    pub(super) fn record_uptime(&mut self, a: &Attempt, ok: bool, t: Instant) {
         let p = &self.world.policy;
         self.mapping
             .entry((a.provider, a.region, a.scope))
@@ -303,7 +303,7 @@ impl<'w> Model<'w> {
             .push(t, ok, p.history_window, p.history_entries_max);
     }
 
-    pub fn mapping_uptime_bp(&self, pair: &Pair, t: Instant) -> u32 {
+    pub(super) fn mapping_uptime_bp(&self, pair: &Pair, t: Instant) -> u32 {
         let bp = self
             .mapping
             .get(&(pair.provider, pair.region, pair.scope))
@@ -313,7 +313,7 @@ impl<'w> Model<'w> {
     }
 
     /// Whether no fault of the plan can make this pair fail during `[from, to]`.
-    pub fn fault_free(
+    pub(super) fn fault_free(
         &self,
         p: &Pair,
         stream: bool,
