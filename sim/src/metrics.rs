@@ -140,7 +140,12 @@ fn wasted(world: &World, run: &Run) -> u64 {
                     _ => {}
                 }
             }
-            _ => {}
+            // Only dispatches and answers bear on wasted attempts.
+            Record::Arrived(_)
+            | Record::Core(_)
+            | Record::Responded { .. }
+            | Record::FaultEdge { .. }
+            | Record::Tracked { .. } => {}
         }
     }
     n
@@ -171,7 +176,13 @@ fn failover(world: &World, run: &Run) -> u64 {
                     worst = worst.max(e.at.saturating_since(f.at).as_ms());
                     break;
                 }
-                _ => {}
+                Record::Dispatched(_)
+                | Record::Responded { .. }
+                | Record::Arrived(_)
+                | Record::Answered { .. }
+                | Record::Core(_)
+                | Record::FaultEdge { .. }
+                | Record::Tracked { .. } => {}
             }
         }
     }

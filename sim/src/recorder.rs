@@ -12,6 +12,9 @@
 //!
 //! With the trace off, nothing is allocated per record: only the tallies are kept.
 
+// Every record and event kind is named in each match: a new kind must be decided about.
+#![warn(clippy::wildcard_enum_match_arm)]
+
 use crate::provider::Cause;
 use crate::trace::{Arrival, Names, Record, Trace};
 use gatesim_core::{
