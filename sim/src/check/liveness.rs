@@ -59,7 +59,7 @@ pub(super) fn surely_good(cx: &Ctx<'_, '_>, a: &Arrival) -> Option<String> {
         .iter()
         .find(|p| {
             model.eligible(p, t0, count_tokens)
-                && model.fault_free(p, a.stream, t0 - timeout, horizon, timeout)
+                && model.fault_free(p, t0 - timeout, horizon, timeout)
         })
         .map(|p| format!("{} {}", cx.key(p.sent), cx.provider(p.provider)))
 }

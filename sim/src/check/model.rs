@@ -316,7 +316,6 @@ impl<'w> Model<'w> {
     pub(super) fn fault_free(
         &self,
         p: &Pair,
-        stream: bool,
         from: Instant,
         to: Instant,
         timeout: Duration,
@@ -363,14 +362,17 @@ impl<'w> Model<'w> {
                 FaultKind::LatencySpike {
                     provider, region, ..
                 } => *provider == p.provider && region_hit(region),
+                // Even for a request that does not stream: a stream broken for another
+                // request on the same place is a network failure that justly marks the
+                // shared (credential, mapping) health unhealthy, so the pair can be
+                // benched while this request waits (swarm `mixed` seeds 587 and 878).
                 FaultKind::StreamBreak {
                     provider,
                     region,
                     credential,
                     ..
                 } => {
-                    stream
-                        && *provider == p.provider
+                    *provider == p.provider
                         && region_hit(region)
                         && credential.is_none_or(|c| c == p.sent)
                 }
