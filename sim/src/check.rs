@@ -236,7 +236,7 @@ impl<'w> Pass<'w> {
             // (`suspension-sticky`, `cooldown-respected` judge the sends that follow).
             Event::Resumed { .. } => {}
             // `bounded-state` is judged on the entry counts (`Record::Tracked`).
-            Event::Evicted { .. } => {}
+            Event::Evicted { credential, scope } => self.ledger.evicted(*credential, *scope),
             Event::Waiting { request, until: _ } => self.ledger.waiting(*request),
             Event::Charged {
                 request,

@@ -148,6 +148,16 @@ impl<'w> Ledger<'w> {
         *v = (*v).max(until);
     }
 
+    /// The gateway evicted a health entry to stay within `scopes_max`: the bound is part of
+    /// what it promises, so what it forgot is forgotten here too. Evictions happen only at
+    /// the cap (`bounded-state` judges the counts), and under a cap full of live blocks the
+    /// oldest unpinned entry goes (swarm `standard` seed 348: a 12-hour suspension evicted
+    /// after its fault had ended, then the credential sent again, harmlessly).
+    pub(super) fn evicted(&mut self, credential: KeyId, scope: Scope) {
+        self.cooldown_seen.remove(&(credential, scope));
+        self.model.forget(credential, scope);
+    }
+
     /// A request waits for a cooldown: its next dispatch starts a fresh walk.
     pub(super) fn waiting(&mut self, request: RequestId) {
         if let Some(info) = self.requests.get_mut(&request) {

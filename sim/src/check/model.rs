@@ -190,6 +190,16 @@ impl<'w> Model<'w> {
         c.max(u)
     }
 
+    /// Drops every block of `key` the gateway keeps under `scope`: cooldowns and
+    /// suspensions under the scope itself, consecutive errors under its regional scope.
+    pub(super) fn forget(&mut self, key: KeyId, scope: Scope) {
+        self.cooling.remove(&(key, scope));
+        self.suspended.remove(&(key, scope));
+        let regional = |k: &(KeyId, Scope, RegionId)| k.0 == key && k.1.in_region(k.2) == scope;
+        self.unhealthy.retain(|k, _| !regional(k));
+        self.errors.retain(|k, _| !regional(k));
+    }
+
     pub(super) fn suspended_until(&self, key: KeyId, upstream_scope: Scope) -> Instant {
         self.suspended
             .get(&(key, upstream_scope))

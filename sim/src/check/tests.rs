@@ -257,3 +257,22 @@ fn a_stream_broken_for_another_request_is_no_false_exhaustion() {
         assert!(names.is_empty(), "mixed seed {seed}: {names:?}");
     }
 }
+
+/// Under a cap full of live blocks the gateway evicts the oldest unpinned health entry
+/// (here a 12-hour suspension whose fault had ended), which the scope cap allows; the
+/// checker forgets it too instead of calling the next send a broken suspension.
+#[test]
+fn an_entry_evicted_at_the_cap_is_forgotten_by_the_checker() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/swarm/standard.json"
+    );
+    let world = crate::scenario::load(std::path::Path::new(path)).expect("standard.json loads");
+    let verdict = judge(&world, 348, Judge { determinism: false }).expect("runs");
+    let names: Vec<&str> = verdict
+        .violations
+        .iter()
+        .map(|v| v.invariant.name())
+        .collect();
+    assert!(names.is_empty(), "standard seed 348: {names:?}");
+}
