@@ -13,31 +13,12 @@ use crate::time::{Duration, Instant};
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use thiserror::Error;
+use config::validate;
+pub use config::ConfigError;
 use window::IdWindow;
 
+mod config;
 mod window;
-
-/// A configuration the gateway cannot run with.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum ConfigError {
-    /// A reference points outside its list.
-    #[error("{what} {index} does not exist")]
-    Dangling {
-        /// What kind of reference.
-        what: &'static str,
-        /// The index.
-        index: usize,
-    },
-    /// A policy value is out of range.
-    #[error("policy.{field}: {problem}")]
-    Policy {
-        /// Field.
-        field: &'static str,
-        /// Problem.
-        problem: &'static str,
-    },
-}
 
 /// A sans-IO LLM API gateway: routing, key pools, key health, retries and uptime.
 ///
@@ -1577,67 +1558,6 @@ fn client_retry_after(class: Class) -> Option<u64> {
 fn evicted(w: crate::health::Written) -> Option<Event> {
     w.evicted
         .map(|(credential, scope)| Event::Evicted { credential, scope })
-}
-
-fn validate(catalog: &Catalog, policy: &Policy) -> Result<(), ConfigError> {
-    let check = |what: &'static str, index: usize, len: usize| {
-        if index < len {
-            Ok(())
-        } else {
-            Err(ConfigError::Dangling { what, index })
-        }
-    };
-    for p in &catalog.providers {
-        for r in &p.regions {
-            check("region", r.index(), catalog.regions.len())?;
-        }
-    }
-    for m in &catalog.models {
-        for s in &m.served_by {
-            check("provider", s.provider.index(), catalog.providers.len())?;
-            check("region", s.region.index(), catalog.regions.len())?;
-        }
-        for a in &m.alias_of {
-            check("model", a.index(), catalog.models.len())?;
-            if catalog.model(*a).is_alias() {
-                return Err(ConfigError::Dangling {
-                    what: "non-alias model",
-                    index: a.index(),
-                });
-            }
-        }
-    }
-    for c in &catalog.credentials {
-        check("provider", c.provider.index(), catalog.providers.len())?;
-        if let Some(r) = c.region {
-            check("region", r.index(), catalog.regions.len())?;
-        }
-    }
-    if policy.attempts_max == 0 {
-        return Err(ConfigError::Policy {
-            field: "attempts_max",
-            problem: "must be at least 1",
-        });
-    }
-    if policy.scopes_max == 0 {
-        return Err(ConfigError::Policy {
-            field: "scopes_max",
-            problem: "must be at least 1",
-        });
-    }
-    if policy.attempt_timeout == Duration::ZERO {
-        return Err(ConfigError::Policy {
-            field: "attempt_timeout",
-            problem: "must be positive",
-        });
-    }
-    if policy.history_entries_max == 0 {
-        return Err(ConfigError::Policy {
-            field: "history_entries_max",
-            problem: "must be at least 1",
-        });
-    }
-    Ok(())
 }
 
 impl From<u64> for Duration {
