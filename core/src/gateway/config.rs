@@ -33,10 +33,22 @@ type Rule = (&'static str, fn(&Policy) -> bool, &'static str);
 /// Every policy range check, in the order they are reported: one bound each, so a zero
 /// cannot empty the attempt budget, the health table, the attempt clock or a history.
 const POLICY_RULES: [Rule; 4] = [
-    ("attempts_max", |p| p.attempts_max >= 1, "must be at least 1"),
+    (
+        "attempts_max",
+        |p| p.attempts_max >= 1,
+        "must be at least 1",
+    ),
     ("scopes_max", |p| p.scopes_max >= 1, "must be at least 1"),
-    ("attempt_timeout", |p| p.attempt_timeout > Duration::ZERO, "must be positive"),
-    ("history_entries_max", |p| p.history_entries_max >= 1, "must be at least 1"),
+    (
+        "attempt_timeout",
+        |p| p.attempt_timeout > Duration::ZERO,
+        "must be positive",
+    ),
+    (
+        "history_entries_max",
+        |p| p.history_entries_max >= 1,
+        "must be at least 1",
+    ),
 ];
 
 /// Checks a catalog's references, then the policy's ranges; the first problem is returned.
