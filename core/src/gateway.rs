@@ -110,9 +110,10 @@ impl Gateway {
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
-    /// Health state.
-    pub fn health_state(&self) -> &Health {
-        &self.health
+    /// The rate-limit cooldown end recorded for (credential, scope), if that pair is
+    /// tracked (an end at or before `now` means the cooldown is over).
+    pub fn cooldown_until(&self, key: KeyId, scope: Scope) -> Option<Instant> {
+        self.health.entry(key, scope).map(|e| e.cooling_until)
     }
     /// Uptime statistics and provider scores.
     pub fn stats(&self) -> &Stats {
