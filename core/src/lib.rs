@@ -7,6 +7,7 @@
 //! driving contract.
 
 #![warn(unreachable_pub)]
+#![warn(clippy::too_many_lines)]
 
 mod bounded;
 mod catalog;

@@ -101,6 +101,7 @@ impl Candidates {
         if self.cache.len() < sets {
             self.cache.resize_with(sets, Default::default);
         }
+        debug_assert_eq!(self.cache.len(), sets, "one cache slot per route set");
     }
 
     /// The endpoint an attempt with `key`'s token goes to, if the credential names one.
@@ -158,6 +159,10 @@ impl Candidates {
                 (reads, n) = scopes::reads(at.policy, route, c.region, id);
             }
             let source = at.catalog.credential(c.selected).source;
+            debug_assert!(
+                c.block.is_none() && !c.tried,
+                "the cache holds statics only"
+            );
             out.push(Candidate {
                 tried: state.walk.tried.contains(&(c.route, c.health_key)),
                 block: block(
@@ -248,6 +253,11 @@ impl Candidates {
             return None;
         }
         let sent = self.swap(at, key, place.region, state.mode);
+        debug_assert_eq!(
+            at.catalog.credential(sent).provider,
+            place.provider,
+            "a regional token belongs to the provider it stands in for"
+        );
         let health_key = if at.policy.has(Regression::AttributeToSelectedKey) {
             key
         } else {

@@ -95,7 +95,7 @@ pub(super) fn pick(
     walk: &Walk,
     routes: &[Route],
     candidates: &[Candidate],
-    chosen: &mut Vec<usize>,
+    chosen: &mut [usize],
 ) -> (Option<Candidate>, Vec<Place>) {
     let current = walk.current_route;
     let current_first = |i: &usize| {
@@ -149,12 +149,12 @@ fn skipped_charges(
     let Some(first) = first_new else {
         return;
     };
-    for r in 0..candidates[first].route {
+    for (r, route) in routes.iter().enumerate().take(candidates[first].route) {
         let here_candidates: Vec<&Candidate> = candidates
             .iter()
             .filter(|c| c.route == r && !c.tried)
             .collect();
-        let here = (routes[r].provider, routes[r].region);
+        let here = (route.provider, route.region);
         if !here_candidates.is_empty()
             && here_candidates.iter().all(|c| c.block.is_some())
             && !walk.used.contains(&here)

@@ -120,6 +120,10 @@ pub(super) fn decide(
             });
         }
     }
+    debug_assert!(
+        state.walk.charged <= at.policy.attempts_max || at.policy.has(Regression::SkipCostsBudget),
+        "charges stay within the attempt budget"
+    );
     match pick {
         Some(c) => Decision::Dispatch(c),
         None => no_candidate(at.policy, now, state, listed),
@@ -242,6 +246,7 @@ fn no_candidate(
             && state.walk.rounds < policy.wait_rounds_max
             && state.waited + wait <= policy.wait_max
         {
+            debug_assert!(until > now, "a wait ends after now");
             return Decision::Wait(until);
         }
     }

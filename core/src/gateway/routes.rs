@@ -127,6 +127,7 @@ impl Routes {
                 let members = model.alias_of.len();
                 let cursor = self.alias_cursor.entry(m).or_insert(0);
                 let start = *cursor as usize % members;
+                debug_assert!(start < members, "an alias rotation starts at a member");
                 *cursor = cursor.wrapping_add(1);
                 return self.derived_set(catalog, SetKey::Alias(m, start), true);
             }
