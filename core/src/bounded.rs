@@ -24,7 +24,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 /// and slot reuse leave stale records behind, which eviction skips and
 /// [`compact`](Self::compact) drops.
 #[derive(Clone, Debug)]
-pub struct BoundedMap<K: Ord + Hash + Copy, V> {
+pub(crate) struct BoundedMap<K: Ord + Hash + Copy, V> {
     index: HashMap<K, u32, BuildHasherDefault<FxHasher>>,
     slots: Vec<Option<Slot<K, V>>>,
     /// Empty slots, reused last-freed first.
@@ -46,7 +46,7 @@ const LOG_SLACK: usize = 64;
 /// A fast, fixed (unseeded) hasher for small integer keys: multiply-rotate as in rustc's
 /// `FxHasher`. Scopes are already FNV hashes, so their bits are well mixed.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl FxHasher {
     fn add(&mut self, word: u64) {
@@ -94,19 +94,15 @@ impl<K: Ord + Hash + Copy, V> Default for BoundedMap<K, V> {
 
 impl<K: Ord + Hash + Copy, V> BoundedMap<K, V> {
     /// Number of entries.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.index.len()
     }
-    /// Whether empty.
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
     /// The entry, without touching its age.
-    pub fn get(&self, key: &K) -> Option<&V> {
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
         self.index.get(key).map(|slot| &self.slot(*slot).value)
     }
     /// Iterates in key order (sorting first: for rare operator actions, not hot paths).
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         let mut all: Vec<(&K, u32)> = self.index.iter().map(|(k, slot)| (k, *slot)).collect();
         all.sort_unstable_by_key(|(k, _)| **k);
         all.into_iter().map(|(k, slot)| (k, &self.slot(slot).value))
@@ -117,7 +113,7 @@ impl<K: Ord + Hash + Copy, V> BoundedMap<K, V> {
     /// When creating would exceed `cap`, first evicts the oldest entry for which
     /// `evictable` is true; failing that, the oldest entry that `pinned` does not protect.
     /// Returns the evicted key, if any.
-    pub fn write(
+    pub(crate) fn write(
         &mut self,
         key: K,
         cap: Option<usize>,
@@ -130,7 +126,7 @@ impl<K: Ord + Hash + Copy, V> BoundedMap<K, V> {
     }
 
     /// [`write`](Self::write), also telling whether the entry was created.
-    pub fn write_created(
+    pub(crate) fn write_created(
         &mut self,
         key: K,
         cap: Option<usize>,
@@ -184,7 +180,7 @@ impl<K: Ord + Hash + Copy, V> BoundedMap<K, V> {
     }
 
     /// Removes an entry.
-    pub fn remove(&mut self, key: &K) -> Option<V> {
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
         let slot = self.index.remove(key)?;
         self.free.push(slot);
         // Its log records are now stale: eviction skips them, compaction drops them.

@@ -157,7 +157,7 @@ fn is_invalid_key_body(lower_body: &str, policy: &Policy) -> bool {
 /// `Retry-After` as delta-seconds or an IMF-fixdate HTTP-date relative to the scenario's
 /// wall-clock epoch. Zero, negative, past or garbage values are ignored; the result is
 /// capped at `cap` so a bogus hint cannot lock a credential for days.
-pub fn parse_retry_after(
+pub(crate) fn parse_retry_after(
     answer: &HttpAnswer,
     epoch_unix_s: u64,
     now: Instant,

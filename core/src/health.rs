@@ -98,7 +98,7 @@ impl History {
 
 /// Health of one (credential, scope).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Rate-limit cooldown end.
     pub cooling_until: Instant,
     /// Consecutive-error unhealthy end.
@@ -126,14 +126,14 @@ impl Entry {
 
 /// What a write changed, for the trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Written {
+pub(crate) struct Written {
     /// An entry evicted to make room.
     pub evicted: Option<(KeyId, Scope)>,
 }
 
 /// All health state of a gateway.
 #[derive(Clone, Debug, Default)]
-pub struct Health {
+pub(crate) struct Health {
     entries: BoundedMap<(KeyId, Scope), Entry>,
     /// Per credential, indexed by `KeyId`: read once per candidate before any map lookup.
     keys: Vec<KeyHealth>,
@@ -167,7 +167,7 @@ struct KeyHealth {
 
 impl Health {
     /// Whether the credential is blacklisted globally or on one of `scopes`.
-    pub fn is_blacklisted(&self, key: KeyId, scopes: &[Scope]) -> bool {
+    pub(crate) fn is_blacklisted(&self, key: KeyId, scopes: &[Scope]) -> bool {
         let Some(k) = self.keys.get(key.index()) else {
             return false;
         };
@@ -182,7 +182,7 @@ impl Health {
     ///
     /// With `never_expire` (regression `keypool-states`) a cooldown that has passed still
     /// blocks.
-    pub fn block(
+    pub(crate) fn block(
         &self,
         key: KeyId,
         scopes: &[Scope],
@@ -265,17 +265,17 @@ impl Health {
     }
 
     /// The entry of (credential, scope), if tracked.
-    pub fn entry(&self, key: KeyId, scope: Scope) -> Option<&Entry> {
+    pub(crate) fn entry(&self, key: KeyId, scope: Scope) -> Option<&Entry> {
         self.entries.get(&(key, scope))
     }
 
     /// Number of tracked (credential, scope) entries.
-    pub fn tracked_entries(&self) -> usize {
+    pub(crate) fn tracked_entries(&self) -> usize {
         self.entries.len()
     }
 
     /// Blacklists a credential for every scope.
-    pub fn blacklist(&mut self, key: KeyId) {
+    pub(crate) fn blacklist(&mut self, key: KeyId) {
         self.key_mut(key).blacklisted = true;
     }
 
@@ -287,7 +287,7 @@ impl Health {
     }
 
     /// Clears a credential's blacklist and every state it has (an operator action).
-    pub fn reinstate(&mut self, key: KeyId) {
+    pub(crate) fn reinstate(&mut self, key: KeyId) {
         if let Some(k) = self.keys.get_mut(key.index()) {
             k.blacklisted = false;
         }
@@ -318,7 +318,7 @@ impl Health {
     /// block it was given, the scopes such blocks may still run on, and whether any scope
     /// blacklisted it) stays an upper bound. Like the gateway's clock, `now` never goes
     /// back: no check may ask about an instant before a write's `now`.
-    pub fn write<R>(
+    pub(crate) fn write<R>(
         &mut self,
         now: Instant,
         key: KeyId,
@@ -369,7 +369,7 @@ impl Health {
     ///
     /// Pinned (blacklisted) entries are never evicted, so a map full of them may exceed the
     /// cap; that only happens with knobs that record blacklists per scope.
-    pub fn check_invariants(&self, cap: Option<usize>) {
+    pub(crate) fn check_invariants(&self, cap: Option<usize>) {
         if let Some(cap) = cap {
             debug_assert!(
                 self.entries.len() <= cap,

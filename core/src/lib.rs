@@ -6,25 +6,29 @@
 //! into every call as an [`Instant`] and outputs are polled. See [`Gateway`] for the
 //! driving contract.
 
-pub mod bounded;
-pub mod catalog;
-pub mod classify;
-pub mod event;
-pub mod gateway;
-pub mod health;
-pub mod id;
-pub mod policy;
-pub mod response;
-pub mod routing;
-pub mod stats;
-pub mod time;
+#![warn(unreachable_pub)]
+#![warn(clippy::too_many_lines)]
+
+mod bounded;
+mod catalog;
+mod classify;
+mod event;
+mod gateway;
+mod health;
+mod id;
+mod policy;
+mod response;
+mod routing;
+mod stats;
+mod time;
 
 pub use catalog::{Catalog, Credential, Mapping, Mode, Model, Project, Provider, Source};
-pub use classify::{classify, Class};
+pub use classify::{classify, format_http_date, Class};
 pub use event::{Action, Attempt, Event, Request, RequestKind, TimerReason};
 pub use gateway::{ConfigError, Gateway};
-pub use health::Block;
-pub use id::{AttemptId, KeyId, ModelId, ProjectId, ProviderId, RegionId, RequestId, Scope};
+pub use health::{Block, History};
+pub use id::{fnv1a, AttemptId, KeyId, ModelId, ProjectId, ProviderId, RegionId, RequestId, Scope};
 pub use policy::{Policy, Regression, Regressions};
 pub use response::{ClientResponse, HttpAnswer, Outcome, Response, StreamProgress, TransportError};
+pub use stats::{Score, Stats};
 pub use time::{Duration, Instant};

@@ -1,97 +1,33 @@
-//! Candidate (provider, region, credential) pairs for a request and the filter chain
-//! that picks the next attempt: availability, rate limits, uptime bar, then key preference.
+//! The filter chain that narrows a request's candidates to those the next attempt may
+//! go to: availability, rate limits, uptime bar, then key preference.
 
-use crate::catalog::{Mode, Source};
+use crate::catalog::Mode;
+use crate::gateway::candidates::Candidate;
 use crate::health::Block;
-use crate::id::{KeyId, ProviderId, RegionId, Scope};
+use crate::id::ProviderId;
 use crate::policy::Regression;
-use std::sync::Arc;
 
-/// One place a request can be served: provider × region → upstream model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
-    /// Provider.
-    pub provider: ProviderId,
-    /// Region.
-    pub region: RegionId,
-    /// Health scope (the canonical model, or a custom model name).
-    pub scope: Scope,
-    /// The concrete upstream model.
-    pub upstream: Arc<str>,
-    /// The scope of the alias the request named, if any.
-    pub alias_scope: Option<Scope>,
-    /// `Scope::of(upstream)`, hashed once here instead of on every decision.
-    upstream_scope: Scope,
-    /// `scope.in_region(region)`, likewise.
-    regional_scope: Scope,
-}
-
-impl Route {
-    /// A route; the scopes derived from it are computed once, here.
-    pub fn new(provider: ProviderId, region: RegionId, scope: Scope, upstream: Arc<str>) -> Route {
-        Route {
-            provider,
-            region,
-            scope,
-            upstream_scope: Scope::of(&upstream),
-            upstream,
-            alias_scope: None,
-            regional_scope: scope.in_region(region),
-        }
-    }
-
-    /// The suspension scope: the concrete upstream model.
-    pub fn upstream_scope(&self) -> Scope {
-        self.upstream_scope
-    }
-
-    /// The health scope narrowed to the route's own region (`scope.in_region(region)`).
-    pub fn regional_scope(&self) -> Scope {
-        self.regional_scope
-    }
-}
-
-/// A candidate attempt: a route and a credential.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pair {
-    /// Index into the request's routes.
-    pub route: usize,
-    /// Region the attempt goes to.
-    pub region: RegionId,
-    /// The credential routing picks.
-    pub selected: KeyId,
-    /// The credential whose token is sent (a regional swap may differ).
-    pub sent: KeyId,
-    /// The credential health is read from and written to.
-    pub health_key: KeyId,
-    /// Why it may not be used now.
-    pub block: Option<Block>,
-    /// Already tried in this walk.
-    pub tried: bool,
-    /// The selected credential is the organisation's own.
-    pub org: bool,
-}
-
-/// The filter chain's inputs besides the pairs.
-pub struct Filters<'a> {
+/// The filter chain's inputs besides the candidates.
+pub(crate) struct Filters<'a> {
     /// The project's mode (BYOK requests count as api-keys).
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// Is a regression knob on?
-    pub has: &'a dyn Fn(Regression) -> bool,
+    pub(crate) has: &'a dyn Fn(Regression) -> bool,
     /// Mapping uptime in basis points of a route.
-    pub uptime_bp: &'a dyn Fn(usize) -> u32,
+    pub(crate) uptime_bp: &'a dyn Fn(usize) -> u32,
     /// The uptime bar in basis points.
-    pub uptime_bar_bp: u32,
+    pub(crate) uptime_bar_bp: u32,
     /// Providers of the routes, by route index.
-    pub provider_of: &'a dyn Fn(usize) -> ProviderId,
+    pub(crate) provider_of: &'a dyn Fn(usize) -> ProviderId,
     /// Providers that have an available org credential anywhere (for the region-blind knob).
-    pub providers_with_org_keys: &'a [ProviderId],
+    pub(crate) providers_with_org_keys: &'a [ProviderId],
 }
 
 /// Applies availability, rate-limit, uptime and hybrid key-preference filters in the
 /// order the reference policy prescribes (or the order a regression knob puts back), and
-/// returns the surviving pair indices in routing order.
-pub fn filter_chain(pairs: &[Pair], f: &Filters<'_>) -> Vec<usize> {
+/// returns the surviving candidate indices in routing order.
+#[cfg(test)]
+fn filter_chain(pairs: &[Candidate], f: &Filters<'_>) -> Vec<usize> {
     let mut out = Vec::new();
     filter_chain_into(pairs, f, &mut out);
     out
@@ -99,14 +35,14 @@ pub fn filter_chain(pairs: &[Pair], f: &Filters<'_>) -> Vec<usize> {
 
 /// [`filter_chain`] into a caller's buffer (cleared first), so that a decision need not
 /// allocate; each filter narrows the one set in place.
-pub fn filter_chain_into(pairs: &[Pair], f: &Filters<'_>, out: &mut Vec<usize>) {
+pub(crate) fn filter_chain_into(pairs: &[Candidate], f: &Filters<'_>, out: &mut Vec<usize>) {
     out.clear();
     out.extend((0..pairs.len()).filter(|i| !pairs[*i].tried));
     let untried = std::mem::take(out);
     *out = filter_untried(pairs, f, untried);
 }
 
-fn filter_untried(pairs: &[Pair], f: &Filters<'_>, untried: Vec<usize>) -> Vec<usize> {
+fn filter_untried(pairs: &[Candidate], f: &Filters<'_>, untried: Vec<usize>) -> Vec<usize> {
     let available = |set: &[usize]| -> Vec<usize> {
         set.iter()
             .copied()
@@ -144,7 +80,7 @@ fn filter_untried(pairs: &[Pair], f: &Filters<'_>, untried: Vec<usize>) -> Vec<u
 }
 
 /// Drops routes below the uptime bar when some route in the set is at or above it.
-fn uptime_filter(pairs: &[Pair], set: Vec<usize>, f: &Filters<'_>) -> Vec<usize> {
+fn uptime_filter(pairs: &[Candidate], set: Vec<usize>, f: &Filters<'_>) -> Vec<usize> {
     let above = |i: &usize| (f.uptime_bp)(pairs[*i].route) >= f.uptime_bar_bp;
     let mut set = set;
     if set.iter().any(above) {
@@ -154,7 +90,7 @@ fn uptime_filter(pairs: &[Pair], set: Vec<usize>, f: &Filters<'_>) -> Vec<usize>
 }
 
 /// Hybrid mode: keep org-keyed candidates when there is any.
-fn prefer_keyed(pairs: &[Pair], set: Vec<usize>, f: &Filters<'_>) -> Vec<usize> {
+fn prefer_keyed(pairs: &[Candidate], set: Vec<usize>, f: &Filters<'_>) -> Vec<usize> {
     if (f.has)(Regression::KeyedAvailabilityIgnoresRegion) {
         // The production bug: keyed availability flattened to provider ids.
         let keyed = |i: &usize| {
@@ -173,18 +109,14 @@ fn prefer_keyed(pairs: &[Pair], set: Vec<usize>, f: &Filters<'_>) -> Vec<usize> 
     set
 }
 
-/// Whether a pooled credential of `source` may go to a project of `mode`.
-pub fn admitted(mode: Mode, source: Source) -> bool {
-    mode.admits(source)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::{KeyId, RegionId};
     use crate::time::Instant;
 
-    fn pair(route: usize, key: u32, org: bool, block: Option<Block>) -> Pair {
-        Pair {
+    fn candidate(route: usize, key: u32, org: bool, block: Option<Block>) -> Candidate {
+        Candidate {
             route,
             region: RegionId(0),
             selected: KeyId(key),
@@ -196,7 +128,12 @@ mod tests {
         }
     }
 
-    fn run(pairs: &[Pair], mode: Mode, knob: Option<Regression>, uptimes: &[u32]) -> Vec<usize> {
+    fn run(
+        pairs: &[Candidate],
+        mode: Mode,
+        knob: Option<Regression>,
+        uptimes: &[u32],
+    ) -> Vec<usize> {
         let has = move |k: Regression| Some(k) == knob;
         let uptime = |r: usize| uptimes[r];
         let provider_of = |r: usize| ProviderId(r as u32);
@@ -217,7 +154,7 @@ mod tests {
     #[test]
     fn hybrid_with_all_keyed_rate_limited_falls_back_to_credits() {
         // Route 0: org key rate-limited; route 1: platform key healthy.
-        let pairs = [pair(0, 0, true, COOL), pair(1, 1, false, None)];
+        let pairs = [candidate(0, 0, true, COOL), candidate(1, 1, false, None)];
         assert_eq!(run(&pairs, Mode::Hybrid, None, &[10_000, 10_000]), vec![1]);
         // The bug: keyed preference first leaves only the rate-limited org key.
         let bug = run(
@@ -231,7 +168,7 @@ mod tests {
 
     #[test]
     fn hybrid_prefers_org_keys_when_available() {
-        let pairs = [pair(0, 0, false, None), pair(1, 1, true, None)];
+        let pairs = [candidate(0, 0, false, None), candidate(1, 1, true, None)];
         assert_eq!(run(&pairs, Mode::Hybrid, None, &[10_000, 10_000]), vec![1]);
         assert_eq!(
             run(
@@ -252,7 +189,7 @@ mod tests {
     #[test]
     fn uptime_bar_before_key_preference() {
         // Org route 0 is degraded (50 %), platform route 1 healthy.
-        let pairs = [pair(0, 0, true, None), pair(1, 1, false, None)];
+        let pairs = [candidate(0, 0, true, None), candidate(1, 1, false, None)];
         assert_eq!(run(&pairs, Mode::Hybrid, None, &[5_000, 10_000]), vec![1]);
         assert_eq!(
             run(
@@ -273,7 +210,7 @@ mod tests {
     #[test]
     fn region_blind_keyed_availability() {
         // Route 0 (provider 0, keyed elsewhere) has only a platform key here; route 1 has an org key.
-        let pairs = [pair(0, 0, false, None), pair(1, 1, true, None)];
+        let pairs = [candidate(0, 0, false, None), candidate(1, 1, true, None)];
         assert_eq!(run(&pairs, Mode::Hybrid, None, &[10_000, 10_000]), vec![1]);
         assert_eq!(
             run(
@@ -289,8 +226,8 @@ mod tests {
     #[test]
     fn tried_and_blocked_pairs_are_never_candidates() {
         let mut pairs = [
-            pair(0, 0, false, None),
-            pair(0, 1, false, Some(Block::Blacklisted)),
+            candidate(0, 0, false, None),
+            candidate(0, 1, false, Some(Block::Blacklisted)),
         ];
         pairs[0].tried = true;
         assert!(run(&pairs, Mode::ApiKeys, None, &[10_000]).is_empty());

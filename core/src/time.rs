@@ -100,6 +100,19 @@ impl fmt::Display for Duration {
     }
 }
 
+impl From<u64> for Duration {
+    fn from(ms: u64) -> Duration {
+        Duration(ms)
+    }
+}
+
+impl std::ops::Add for Duration {
+    type Output = Duration;
+    fn add(self, o: Duration) -> Duration {
+        Duration(self.0.saturating_add(o.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

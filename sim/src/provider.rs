@@ -5,8 +5,8 @@
 //! the answer. The invariant checker trusts causes, never the gateway's classification.
 
 use crate::world::{Fault, FaultKind, OutageMode, ProviderSpec, RetryStyle, Style};
-use gatesim_core::classify::format_http_date;
-use gatesim_core::id::fnv1a;
+use gatesim_core::fnv1a;
+use gatesim_core::format_http_date;
 use gatesim_core::{
     Attempt, Duration, HttpAnswer, Instant, KeyId, ProviderId, RegionId, RequestId, RequestKind,
     Response, Scope, StreamProgress, TransportError,

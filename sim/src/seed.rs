@@ -1,7 +1,7 @@
 //! One root seed → labelled ChaCha8 sub-streams, so adding a provider or a request does
 //! not reshuffle the others.
 
-use gatesim_core::id::fnv1a;
+use gatesim_core::fnv1a;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

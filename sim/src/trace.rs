@@ -7,7 +7,7 @@
 
 use crate::provider::Cause;
 use crate::world::{Fault, World};
-use gatesim_core::id::fnv1a;
+use gatesim_core::fnv1a;
 use gatesim_core::{
     Attempt, AttemptId, ClientResponse, Event, Instant, KeyId, ProjectId, ProviderId, RegionId,
     RequestId, RequestKind, Scope,

@@ -3,7 +3,7 @@
 
 use crate::seed;
 use crate::world::{Arrivals, Generator, RequestSpec, Workload};
-use gatesim_core::id::fnv1a;
+use gatesim_core::fnv1a;
 use gatesim_core::{Instant, Request};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

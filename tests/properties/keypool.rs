@@ -10,7 +10,7 @@ use crate::naive::{Effect, Naive, Route};
 use crate::ops::{AnswerPlan, Meaning, Op, OPS_MAX};
 use crate::plan::{build_topology, ShapePlan, TargetPlan, Topology, TopologyPlan};
 use crate::strategies;
-use gatesim_core::id::fnv1a;
+use gatesim_core::fnv1a;
 use gatesim_core::{
     Action, Attempt, AttemptId, Gateway, Instant, KeyId, Mode, Policy, ProviderId, RegionId,
     Request, RequestId, RequestKind, TimerReason,

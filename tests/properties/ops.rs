@@ -2,7 +2,7 @@
 //! as plain data, and how each answer is written on the wire.
 
 use crate::plan::{ShapePlan, TargetPlan, INVALID_KEY_BODIES};
-use gatesim_core::classify::format_http_date;
+use gatesim_core::format_http_date;
 use gatesim_core::{HttpAnswer, Instant, Response, StreamProgress, TransportError};
 use proptest::sample::Index;
 

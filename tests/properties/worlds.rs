@@ -92,7 +92,7 @@ pub fn failure_report(world: &World, seed: u64, found: &str) -> String {
     let text = scenario::to_json(world);
     let path = std::env::temp_dir().join(format!(
         "gatesim-property-{:016x}.json",
-        gatesim_core::id::fnv1a(text.as_bytes())
+        gatesim_core::fnv1a(text.as_bytes())
     ));
     let written = match std::fs::write(&path, &text) {
         Ok(()) => format!("written to {}", path.display()),

@@ -5,8 +5,15 @@
 //! same inputs); [`every_knob_has_a_test`] keeps that list equal to `Regression::ALL`.
 
 use super::*;
-use crate::id::ProjectId;
+use crate::catalog::{Mode, Source};
+use crate::classify::Class;
+use crate::event::{Attempt, RequestKind};
+use crate::health::Block;
+use crate::id::{AttemptId, ModelId, ProjectId, ProviderId, RegionId};
 use crate::policy::Regressions;
+use crate::response::{HttpAnswer, Outcome, StreamProgress};
+use crate::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
 use support::*;
 
 mod failover;

@@ -69,6 +69,10 @@ impl<K: SeqId, V> IdWindow<K, V> {
         if self.slots[at].replace(value).is_none() {
             self.len += 1;
         }
+        debug_assert!(
+            self.len <= self.slots.len(),
+            "no more live values than slots"
+        );
     }
 
     pub(super) fn get(&self, key: &K) -> Option<&V> {
@@ -92,6 +96,10 @@ impl<K: SeqId, V> IdWindow<K, V> {
             self.slots.pop_front();
             self.base += 1;
         }
+        debug_assert!(
+            self.len == 0 || self.slots.front().is_some_and(Option::is_some),
+            "the window starts at its oldest live id"
+        );
         Some(value)
     }
 

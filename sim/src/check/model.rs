@@ -6,7 +6,7 @@
 
 use crate::provider::Cause;
 use crate::world::{FaultKind, World};
-use gatesim_core::health::History;
+use gatesim_core::History;
 use gatesim_core::{Attempt, Duration, Instant, KeyId, Mode, ProviderId, RegionId, Scope, Source};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -4,10 +4,8 @@ use super::*;
 
 fn cooling_until(d: &Driver, key: KeyId, model: &str) -> Instant {
     d.gateway
-        .health_state()
-        .entry(key, Scope::of(model))
+        .cooldown_until(key, Scope::of(model))
         .expect("the key has a health entry for the model")
-        .cooling_until
 }
 
 #[test]

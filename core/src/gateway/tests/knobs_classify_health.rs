@@ -287,11 +287,7 @@ fn last_writer_cooldown() {
             let next = d.take_attempt();
             d.respond(next.id, ok());
         }
-        let until = d
-            .gateway
-            .health_state()
-            .entry(pool.keys[0], Scope::of(MODEL))
-            .map(|e| e.cooling_until);
+        let until = d.gateway.cooldown_until(pool.keys[0], Scope::of(MODEL));
         d.at(10_000);
         (until, d.chat(pool.project, MODEL, |_| ok()).sent())
     };

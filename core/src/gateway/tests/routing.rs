@@ -194,13 +194,12 @@ fn regional_token_swap_attributes_health_to_the_credential_sent() {
         _ => None,
     });
     assert_eq!(cooled, vec![s.t_eu]);
-    let health = d.gateway.health_state();
     assert_eq!(
-        health.entry(s.t_eu, scope).map(|e| e.cooling_until),
+        d.gateway.cooldown_until(s.t_eu, scope),
         Some(Instant(120_000))
     );
     assert_eq!(
-        health.entry(s.p0, scope),
+        d.gateway.cooldown_until(s.p0, scope),
         None,
         "the selected key is untouched"
     );
