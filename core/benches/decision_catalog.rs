@@ -8,6 +8,8 @@ use gatesim_core::{
 
 /// Two providers in one region, each serving every model, `keys` org credentials each,
 /// one api-keys project: a decision looks at 2 routes × `keys` candidates.
+// Public: `gatesim_sim::bench` includes this file too and re-exports it.
+#[allow(unreachable_pub)]
 pub fn decision_catalog(keys: usize, models: usize) -> Catalog {
     let providers = (0..2)
         .map(|p| Provider {

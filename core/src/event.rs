@@ -197,7 +197,8 @@ pub enum Event {
         /// Cause.
         attempt: AttemptId,
     },
-    /// An idle health entry was evicted to respect the scope cap.
+    /// A health entry was evicted to respect the scope cap: the oldest idle one, or, when
+    /// every entry holds a live block, the oldest that is not a blacklisting.
     Evicted {
         /// Credential.
         credential: KeyId,

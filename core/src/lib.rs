@@ -7,7 +7,6 @@
 //! driving contract.
 
 #![warn(unreachable_pub)]
-#![warn(clippy::too_many_lines)]
 
 mod bounded;
 mod catalog;

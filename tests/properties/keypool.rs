@@ -36,7 +36,7 @@ const ATTEMPT_TIMEOUT_MS: u64 = 60_000;
 
 /// A topology and the operations to drive its gateway with.
 #[derive(Clone, Debug)]
-pub struct Case {
+pub(crate) struct Case {
     /// Providers, regions, credentials, models.
     pub topology: TopologyPlan,
     /// At most [`OPS_MAX`] operations.
@@ -64,7 +64,7 @@ fn gateway_agrees_with_a_naive_key_pool_model() {
 }
 
 /// Runs a case; `Err` is the first disagreement with the operation log that led to it.
-pub fn run(case: &Case) -> Result<Driver, String> {
+pub(crate) fn run(case: &Case) -> Result<Driver, String> {
     assert!(
         case.ops.len() <= OPS_MAX,
         "step cap: at most {OPS_MAX} operations"
@@ -130,7 +130,7 @@ struct Input {
 }
 
 /// Drives a gateway and checks it against the naive model.
-pub struct Driver {
+pub(crate) struct Driver {
     gateway: Gateway,
     naive: Naive,
     topo: Topology,

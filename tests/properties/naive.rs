@@ -16,23 +16,23 @@ use gatesim_core::{Catalog, Instant, KeyId, Mode, ProviderId, RegionId, Source};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Cooldown after a 429 without a usable hint.
-pub const RETRY_AFTER_DEFAULT_MS: u64 = 60_000;
+pub(crate) const RETRY_AFTER_DEFAULT_MS: u64 = 60_000;
 /// Longest cooldown any hint can cause.
-pub const RETRY_AFTER_CAP_MS: u64 = 3_600_000;
+pub(crate) const RETRY_AFTER_CAP_MS: u64 = 3_600_000;
 /// Consecutive transient errors that make a path unhealthy.
-pub const ERRORS_CONSECUTIVE_MAX: u32 = 3;
+pub(crate) const ERRORS_CONSECUTIVE_MAX: u32 = 3;
 /// How long a path stays unhealthy.
-pub const UNHEALTHY_MS: u64 = 30_000;
+pub(crate) const UNHEALTHY_MS: u64 = 30_000;
 /// How long a model-support error suspends (credential, upstream model).
-pub const SUSPENSION_MS: u64 = 12 * 3_600_000;
+pub(crate) const SUSPENSION_MS: u64 = 12 * 3_600_000;
 /// Distinct provider × region places one upstream call may try.
-pub const ATTEMPTS_MAX: usize = 3;
+pub(crate) const ATTEMPTS_MAX: usize = 3;
 /// Longest a request waits for a cooldown instead of failing.
-pub const WAIT_MAX_MS: u64 = 30_000;
+pub(crate) const WAIT_MAX_MS: u64 = 30_000;
 
 /// One place a request can be served: provider × region → upstream, for a model.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
+pub(crate) struct Route {
     /// Provider.
     pub provider: ProviderId,
     /// Region.
@@ -45,7 +45,7 @@ pub struct Route {
 
 /// A candidate: a route and the credential whose token would be sent there.
 #[derive(Clone, Debug)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// Route.
     pub route: Route,
     /// The credential sent.
@@ -54,7 +54,7 @@ pub struct Candidate {
 
 /// When a candidate may be sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Availability {
+pub(crate) enum Availability {
     /// Now.
     Now,
     /// From this instant; `cooling` when a cooldown or unhealthy period (not only a
@@ -71,7 +71,7 @@ pub enum Availability {
 
 /// What one answer changed in the model, to compare with the gateway's events.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Effect {
+pub(crate) struct Effect {
     /// The credential was blacklisted.
     pub blacklisted: bool,
     /// The (credential, model) cooldown end after the answer.
@@ -84,7 +84,7 @@ pub struct Effect {
 
 /// The model.
 #[derive(Clone, Debug)]
-pub struct Naive {
+pub(crate) struct Naive {
     catalog: Catalog,
     blacklist: BTreeSet<KeyId>,
     cooling: BTreeMap<(KeyId, String), Instant>,
@@ -95,7 +95,7 @@ pub struct Naive {
 
 impl Naive {
     /// A model of a gateway with this catalog and nothing recorded yet.
-    pub fn new(catalog: &Catalog) -> Naive {
+    pub(crate) fn new(catalog: &Catalog) -> Naive {
         Naive {
             catalog: catalog.clone(),
             blacklist: BTreeSet::new(),
@@ -108,7 +108,7 @@ impl Naive {
 
     /// Every route a model name resolves to: a canonical model's mappings, an alias's
     /// members' mappings, `provider/model`, or a custom name on providers that accept any.
-    pub fn routes(&self, name: &str) -> Vec<Route> {
+    pub(crate) fn routes(&self, name: &str) -> Vec<Route> {
         let cat = &self.catalog;
         let mappings = |m: &gatesim_core::Model, only: Option<ProviderId>| -> Vec<Route> {
             m.served_by
@@ -164,7 +164,7 @@ impl Naive {
 
     /// The token sent when `key` goes to `region`: an unlocked platform key is replaced
     /// by its provider's first platform key locked to that region, if any.
-    pub fn sent_for(&self, key: KeyId, region: RegionId) -> KeyId {
+    pub(crate) fn sent_for(&self, key: KeyId, region: RegionId) -> KeyId {
         let c = self.catalog.credential(key);
         if c.source != Source::Platform || c.region.is_some() {
             return key;
@@ -180,7 +180,12 @@ impl Naive {
 
     /// Every candidate of a request: each route with each credential the project's mode
     /// (or the request's BYOK key) admits and whose region lock fits.
-    pub fn candidates(&self, model: &str, mode: Mode, byok: Option<KeyId>) -> Vec<Candidate> {
+    pub(crate) fn candidates(
+        &self,
+        model: &str,
+        mode: Mode,
+        byok: Option<KeyId>,
+    ) -> Vec<Candidate> {
         let mut out = Vec::new();
         for route in self.routes(model) {
             for (i, c) in self.catalog.credentials.iter().enumerate() {
@@ -206,7 +211,12 @@ impl Naive {
 
     /// The token the first credential in pool order (the primary) sends to
     /// (provider, region) for a project of `mode`.
-    pub fn primary(&self, provider: ProviderId, region: RegionId, mode: Mode) -> Option<KeyId> {
+    pub(crate) fn primary(
+        &self,
+        provider: ProviderId,
+        region: RegionId,
+        mode: Mode,
+    ) -> Option<KeyId> {
         let first = self.catalog.credentials.iter().position(|c| {
             c.provider == provider
                 && c.source != Source::Byok
@@ -217,37 +227,37 @@ impl Naive {
     }
 
     /// Whether a credential failed authentication.
-    pub fn blacklisted(&self, key: KeyId) -> bool {
+    pub(crate) fn blacklisted(&self, key: KeyId) -> bool {
         self.blacklist.contains(&key)
     }
 
     /// The (credential, model) cooldown end.
-    pub fn cooling_until(&self, key: KeyId, model: &str) -> Instant {
+    pub(crate) fn cooling_until(&self, key: KeyId, model: &str) -> Instant {
         let k = (key, model.to_string());
         self.cooling.get(&k).copied().unwrap_or_default()
     }
 
     /// The (credential, model, region) unhealthy end.
-    pub fn unhealthy_until(&self, key: KeyId, model: &str, region: RegionId) -> Instant {
+    pub(crate) fn unhealthy_until(&self, key: KeyId, model: &str, region: RegionId) -> Instant {
         let k = (key, model.to_string(), region);
         self.unhealthy.get(&k).copied().unwrap_or_default()
     }
 
     /// The (credential, upstream) suspension end.
-    pub fn suspended_until(&self, key: KeyId, upstream: &str) -> Instant {
+    pub(crate) fn suspended_until(&self, key: KeyId, upstream: &str) -> Instant {
         let k = (key, upstream.to_string());
         self.suspended.get(&k).copied().unwrap_or_default()
     }
 
     /// Whether any suspension of `key` ends exactly at `until`.
-    pub fn has_suspension_ending(&self, key: KeyId, until: Instant) -> bool {
+    pub(crate) fn has_suspension_ending(&self, key: KeyId, until: Instant) -> bool {
         self.suspended
             .iter()
             .any(|((k, _), end)| *k == key && *end == until)
     }
 
     /// When `sent` may be sent on `route` (token counts: only the blacklist counts).
-    pub fn availability(
+    pub(crate) fn availability(
         &self,
         sent: KeyId,
         route: &Route,
@@ -276,7 +286,7 @@ impl Naive {
     }
 
     /// Records what an answer to an attempt sending `sent` on `route` means, at `now`.
-    pub fn observe(
+    pub(crate) fn observe(
         &mut self,
         sent: KeyId,
         route: &Route,

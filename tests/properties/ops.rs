@@ -7,11 +7,11 @@ use gatesim_core::{HttpAnswer, Instant, Response, StreamProgress, TransportError
 use proptest::sample::Index;
 
 /// Operations per state-machine run at most (the step cap; the final drain has its own).
-pub const OPS_MAX: usize = 200;
+pub(crate) const OPS_MAX: usize = 200;
 
 /// One input to the gateway.
 #[derive(Clone, Debug)]
-pub enum Op {
+pub(crate) enum Op {
     /// A client request arrives now.
     Submit {
         /// Project (api-keys, credits or hybrid).
@@ -47,7 +47,7 @@ pub enum Op {
 
 /// An upstream answer.
 #[derive(Clone, Debug)]
-pub enum AnswerPlan {
+pub(crate) enum AnswerPlan {
     /// 200 (a complete stream for streamed attempts).
     Ok,
     /// A stream broke before its first byte (200 for unstreamed attempts).
@@ -79,7 +79,7 @@ pub enum AnswerPlan {
 
 /// How a 429 carries its hint.
 #[derive(Clone, Debug)]
-pub enum RetryHint {
+pub(crate) enum RetryHint {
     /// No header.
     Absent,
     /// `Retry-After: <s>` (0 is invalid and ignored).
@@ -101,7 +101,7 @@ pub enum RetryHint {
 
 /// What the naive model makes of an answer: the meaning the wording was chosen to have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Meaning {
+pub(crate) enum Meaning {
     /// Served.
     Success,
     /// The credential is invalid.
@@ -121,7 +121,7 @@ pub enum Meaning {
 
 impl AnswerPlan {
     /// The answer on the wire at `now`, for an attempt that is streamed or not.
-    pub fn response(&self, now: Instant, epoch_unix_s: u64, stream: bool) -> Response {
+    pub(crate) fn response(&self, now: Instant, epoch_unix_s: u64, stream: bool) -> Response {
         let http = |status: u16, body: &str| Response::Http(HttpAnswer::new(status, body));
         match self {
             AnswerPlan::Ok => Response::Http(HttpAnswer::ok()),
@@ -184,7 +184,7 @@ impl AnswerPlan {
 
     /// What the answer means, written down from how it was worded (not from the core's
     /// classifier), at `now`.
-    pub fn meaning(&self, now: Instant, epoch_unix_s: u64, stream: bool) -> Meaning {
+    pub(crate) fn meaning(&self, now: Instant, epoch_unix_s: u64, stream: bool) -> Meaning {
         match self {
             AnswerPlan::Ok => Meaning::Success,
             AnswerPlan::StreamBrokeBefore if stream => Meaning::Transient,
@@ -214,7 +214,7 @@ impl AnswerPlan {
     }
 
     /// The status a BYOK client gets back for this answer (502 without an HTTP answer).
-    pub fn client_status(&self, stream: bool) -> u16 {
+    pub(crate) fn client_status(&self, stream: bool) -> u16 {
         match self {
             AnswerPlan::Ok => 200,
             AnswerPlan::StreamBrokeBefore | AnswerPlan::StreamBrokeAfter if !stream => 200,

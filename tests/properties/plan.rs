@@ -13,14 +13,14 @@ use proptest::sample::Index;
 
 mod topology;
 
-pub use topology::{build_topology, Topology};
+pub(crate) use topology::{build_topology, Topology};
 
 /// Simulated time a generated world spans: ten minutes.
-pub const DURATION_MS: u64 = 600_000;
+pub(crate) const DURATION_MS: u64 = 600_000;
 
 /// Providers, regions, credentials, models and an alias pool.
 #[derive(Clone, Debug)]
-pub struct TopologyPlan {
+pub(crate) struct TopologyPlan {
     /// Regions in the world (1 to 3).
     pub regions: usize,
     /// Providers with their own credentials.
@@ -35,7 +35,7 @@ pub struct TopologyPlan {
 
 /// One provider.
 #[derive(Clone, Debug)]
-pub struct ProviderPlan {
+pub(crate) struct ProviderPlan {
     /// Error wording.
     pub style: Style,
     /// Regions served, as a bit mask over the world's regions (region 0 when empty).
@@ -48,7 +48,7 @@ pub struct ProviderPlan {
 
 /// One pooled credential.
 #[derive(Clone, Debug)]
-pub struct KeyPlan {
+pub(crate) struct KeyPlan {
     /// A platform key (else an org key).
     pub platform: bool,
     /// Locked to one of the provider's regions.
@@ -59,14 +59,14 @@ pub struct KeyPlan {
 
 /// One canonical model.
 #[derive(Clone, Debug)]
-pub struct ModelPlan {
+pub(crate) struct ModelPlan {
     /// Where it is served (duplicate provider × region pairs are dropped).
     pub served: Vec<MappingPlan>,
 }
 
 /// One place a model is served.
 #[derive(Clone, Debug)]
-pub struct MappingPlan {
+pub(crate) struct MappingPlan {
     /// Provider.
     pub provider: Index,
     /// Region, among the provider's.
@@ -77,7 +77,7 @@ pub struct MappingPlan {
 
 /// How an upstream model is named.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UpstreamName {
+pub(crate) enum UpstreamName {
     /// Like the canonical model.
     Same,
     /// A different name per region (`m0-r1`).
@@ -88,7 +88,7 @@ pub enum UpstreamName {
 
 /// What a request names as its model.
 #[derive(Clone, Debug)]
-pub enum TargetPlan {
+pub(crate) enum TargetPlan {
     /// A canonical model.
     Model(Index),
     /// The alias pool (a canonical model when there is none).
@@ -101,7 +101,7 @@ pub enum TargetPlan {
 
 /// The shape of a request apart from its arrival, project and model.
 #[derive(Clone, Debug)]
-pub struct ShapePlan {
+pub(crate) struct ShapePlan {
     /// Chat, token count or passthrough.
     pub kind: RequestKind,
     /// Streamed.
@@ -116,7 +116,7 @@ pub struct ShapePlan {
 
 /// One explicit request.
 #[derive(Clone, Debug)]
-pub struct RequestPlan {
+pub(crate) struct RequestPlan {
     /// Arrival, in ms.
     pub at_ms: u64,
     /// Project (api-keys, credits or hybrid).
@@ -129,7 +129,7 @@ pub struct RequestPlan {
 
 /// One fault of the plan.
 #[derive(Clone, Debug)]
-pub struct FaultPlan {
+pub(crate) struct FaultPlan {
     /// Start, in ms.
     pub at_ms: u64,
     /// Length in ms (`None`: to the end of the run).
@@ -140,7 +140,7 @@ pub struct FaultPlan {
 
 /// Which model a rate limit is about.
 #[derive(Clone, Debug)]
-pub enum RateModel {
+pub(crate) enum RateModel {
     /// Every model.
     Any,
     /// A canonical model.
@@ -151,7 +151,7 @@ pub enum RateModel {
 
 /// Every [`FaultKind`], with references as indices.
 #[derive(Clone, Debug)]
-pub enum FaultKindPlan {
+pub(crate) enum FaultKindPlan {
     /// `key_invalid`.
     KeyInvalid {
         /// Credential (any, BYOK included).
@@ -248,7 +248,7 @@ pub enum FaultKindPlan {
 
 /// A whole world: topology, explicit requests and faults, and the seed to run it with.
 #[derive(Clone, Debug)]
-pub struct WorldPlan {
+pub(crate) struct WorldPlan {
     /// Seed of the run (also written as the world's own seed).
     pub seed: u64,
     /// Topology.
@@ -261,7 +261,7 @@ pub struct WorldPlan {
 
 /// A seeded generator and swarm faults on top of a world, for the determinism property.
 #[derive(Clone, Debug)]
-pub struct TrafficPlan {
+pub(crate) struct TrafficPlan {
     /// The world.
     pub world: WorldPlan,
     /// Generator rate, requests per second in thousandths.
@@ -279,7 +279,7 @@ pub struct TrafficPlan {
 }
 
 /// Invalid-key bodies the classifier must recognise (Google, OpenAI, generic wording).
-pub const INVALID_KEY_BODIES: &[&str] = &[
+pub(crate) const INVALID_KEY_BODIES: &[&str] = &[
     r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}"#,
     r#"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","code":"invalid_api_key"}}"#,
     r#"{"error":{"message":"API key not found"}}"#,
@@ -316,14 +316,14 @@ impl WorldPlan {
     }
 
     /// The world this plan describes.
-    pub fn build(&self) -> World {
+    pub(crate) fn build(&self) -> World {
         self.topology_with_traffic("property-world").builder.build()
     }
 }
 
 impl TrafficPlan {
     /// The world with a generator (and swarm faults) on top of its explicit traffic.
-    pub fn build(&self) -> World {
+    pub(crate) fn build(&self) -> World {
         let mut topo = self.world.topology_with_traffic("property-traffic");
         let project = *self.project.get(&topo.projects);
         let mix: Vec<(u32, RequestSpec)> = self

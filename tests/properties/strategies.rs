@@ -17,13 +17,13 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 /// Explicit requests per world at most.
-pub const REQUESTS_MAX: usize = 60;
+pub(crate) const REQUESTS_MAX: usize = 60;
 /// Faults per world at most.
-pub const FAULTS_MAX: usize = 8;
+pub(crate) const FAULTS_MAX: usize = 8;
 
 /// How big a topology may be.
 #[derive(Clone, Copy, Debug)]
-pub struct Sizes {
+pub(crate) struct Sizes {
     /// Regions at most (≤ 3: the region mask is 3 bits).
     pub regions_max: usize,
     /// Providers at most.
@@ -35,7 +35,7 @@ pub struct Sizes {
 }
 
 /// The sizes of simulated worlds: 1-4 providers, 1-3 regions, 1-6 credentials each.
-pub const WORLD_SIZES: Sizes = Sizes {
+pub(crate) const WORLD_SIZES: Sizes = Sizes {
     regions_max: 3,
     providers_max: 4,
     keys_max: 6,
@@ -43,7 +43,7 @@ pub const WORLD_SIZES: Sizes = Sizes {
 };
 
 /// The sizes of key-pool state machine topologies: small, so that operations collide.
-pub const KEYPOOL_SIZES: Sizes = Sizes {
+pub(crate) const KEYPOOL_SIZES: Sizes = Sizes {
     regions_max: 2,
     providers_max: 2,
     keys_max: 4,
@@ -51,7 +51,7 @@ pub const KEYPOOL_SIZES: Sizes = Sizes {
 };
 
 /// A provider error style.
-pub fn style() -> impl Strategy<Value = Style> {
+pub(crate) fn style() -> impl Strategy<Value = Style> {
     prop_oneof![
         Just(Style::OpenAi),
         Just(Style::Google),
@@ -62,7 +62,7 @@ pub fn style() -> impl Strategy<Value = Style> {
 
 /// A pooled credential: org or platform, sometimes region-locked, sometimes with its own
 /// endpoint.
-pub fn key_plan() -> impl Strategy<Value = KeyPlan> {
+pub(crate) fn key_plan() -> impl Strategy<Value = KeyPlan> {
     (
         any::<bool>(),
         proptest::option::weighted(0.3, any::<Index>()),
@@ -76,7 +76,7 @@ pub fn key_plan() -> impl Strategy<Value = KeyPlan> {
 }
 
 /// A provider with 1 to `keys_max` credentials.
-pub fn provider_plan(keys_max: usize) -> impl Strategy<Value = ProviderPlan> {
+pub(crate) fn provider_plan(keys_max: usize) -> impl Strategy<Value = ProviderPlan> {
     (
         style(),
         0u8..8,
@@ -94,7 +94,7 @@ pub fn provider_plan(keys_max: usize) -> impl Strategy<Value = ProviderPlan> {
 }
 
 /// How an upstream model is named.
-pub fn upstream_name() -> impl Strategy<Value = UpstreamName> {
+pub(crate) fn upstream_name() -> impl Strategy<Value = UpstreamName> {
     prop_oneof![
         4 => Just(UpstreamName::Same),
         2 => Just(UpstreamName::PerRegion),
@@ -103,7 +103,7 @@ pub fn upstream_name() -> impl Strategy<Value = UpstreamName> {
 }
 
 /// A canonical model served at 1 to 4 places.
-pub fn model_plan() -> impl Strategy<Value = ModelPlan> {
+pub(crate) fn model_plan() -> impl Strategy<Value = ModelPlan> {
     vec(
         (any::<Index>(), any::<Index>(), upstream_name()).prop_map(
             |(provider, region, upstream)| MappingPlan {
@@ -118,7 +118,7 @@ pub fn model_plan() -> impl Strategy<Value = ModelPlan> {
 }
 
 /// A topology within `sizes`, with an alias pool half the time and up to two BYOK keys.
-pub fn topology(sizes: Sizes) -> impl Strategy<Value = TopologyPlan> {
+pub(crate) fn topology(sizes: Sizes) -> impl Strategy<Value = TopologyPlan> {
     (
         1..=sizes.regions_max.min(3),
         vec(provider_plan(sizes.keys_max), 1..=sizes.providers_max),
@@ -136,7 +136,7 @@ pub fn topology(sizes: Sizes) -> impl Strategy<Value = TopologyPlan> {
 }
 
 /// What a request names: mostly canonical models, then the alias, pinned and custom names.
-pub fn target() -> impl Strategy<Value = TargetPlan> {
+pub(crate) fn target() -> impl Strategy<Value = TargetPlan> {
     prop_oneof![
         6 => any::<Index>().prop_map(TargetPlan::Model),
         2 => Just(TargetPlan::Alias),
@@ -147,7 +147,7 @@ pub fn target() -> impl Strategy<Value = TargetPlan> {
 
 /// A request's shape: chat mostly; token counts, passthrough bodies, streams, agentic
 /// loops and BYOK keys now and then.
-pub fn shape() -> impl Strategy<Value = ShapePlan> {
+pub(crate) fn shape() -> impl Strategy<Value = ShapePlan> {
     (
         prop_oneof![
             7 => Just(RequestKind::Chat),
@@ -169,12 +169,12 @@ pub fn shape() -> impl Strategy<Value = ShapePlan> {
 }
 
 /// An instant of a world: mostly in its first two minutes, where traffic and faults meet.
-pub fn instant_ms() -> impl Strategy<Value = u64> {
+pub(crate) fn instant_ms() -> impl Strategy<Value = u64> {
     prop_oneof![3 => 0u64..=120_000, 1 => 0u64..=DURATION_MS]
 }
 
 /// One explicit request.
-pub fn request() -> impl Strategy<Value = RequestPlan> {
+pub(crate) fn request() -> impl Strategy<Value = RequestPlan> {
     (instant_ms(), any::<Index>(), target(), shape()).prop_map(|(at_ms, project, target, shape)| {
         RequestPlan {
             at_ms,
@@ -186,12 +186,12 @@ pub fn request() -> impl Strategy<Value = RequestPlan> {
 }
 
 /// A fraction in basis points: often all, else anything.
-pub fn rate_bp() -> impl Strategy<Value = u32> {
+pub(crate) fn rate_bp() -> impl Strategy<Value = u32> {
     prop_oneof![Just(10_000u32), 0u32..=10_000]
 }
 
 /// How a 429 writes its hint in a fault plan.
-pub fn retry_style() -> impl Strategy<Value = RetryStyle> {
+pub(crate) fn retry_style() -> impl Strategy<Value = RetryStyle> {
     prop_oneof![
         Just(RetryStyle::Seconds),
         Just(RetryStyle::HttpDate),
@@ -201,7 +201,7 @@ pub fn retry_style() -> impl Strategy<Value = RetryStyle> {
 }
 
 /// Which model a rate limit is about.
-pub fn rate_model() -> impl Strategy<Value = RateModel> {
+pub(crate) fn rate_model() -> impl Strategy<Value = RateModel> {
     prop_oneof![
         2 => Just(RateModel::Any),
         1 => any::<Index>().prop_map(RateModel::Canonical),
@@ -210,7 +210,7 @@ pub fn rate_model() -> impl Strategy<Value = RateModel> {
 }
 
 /// A fixed Retry-After of a rate-limit fault: sub-second to over the 1 h cap.
-pub fn fault_retry_after_ms() -> impl Strategy<Value = Option<u64>> {
+pub(crate) fn fault_retry_after_ms() -> impl Strategy<Value = Option<u64>> {
     proptest::option::weighted(
         0.6,
         prop_oneof![
@@ -226,12 +226,12 @@ pub fn fault_retry_after_ms() -> impl Strategy<Value = Option<u64>> {
 }
 
 /// Every fault kind, with random targets and strengths (each kind equally likely).
-pub fn fault_kind() -> impl Strategy<Value = FaultKindPlan> {
+pub(crate) fn fault_kind() -> impl Strategy<Value = FaultKindPlan> {
     prop_oneof![4 => credential_fault_kind(), 6 => place_fault_kind()]
 }
 
 /// The fault kinds about one credential: invalid, revoked, rate-limited, model-unsupported.
-pub fn credential_fault_kind() -> impl Strategy<Value = FaultKindPlan> {
+pub(crate) fn credential_fault_kind() -> impl Strategy<Value = FaultKindPlan> {
     let index = any::<Index>;
     prop_oneof![
         (
@@ -274,7 +274,7 @@ pub fn credential_fault_kind() -> impl Strategy<Value = FaultKindPlan> {
 
 /// The fault kinds about a provider × region or about requests: server errors, outages,
 /// latency spikes, broken streams, invalid requests, withdrawn models.
-pub fn place_fault_kind() -> impl Strategy<Value = FaultKindPlan> {
+pub(crate) fn place_fault_kind() -> impl Strategy<Value = FaultKindPlan> {
     let index = any::<Index>;
     let region = || proptest::option::weighted(0.5, any::<Index>());
     prop_oneof![
@@ -333,7 +333,7 @@ pub fn place_fault_kind() -> impl Strategy<Value = FaultKindPlan> {
 }
 
 /// One fault with a random window (open-ended one time in five).
-pub fn fault() -> impl Strategy<Value = FaultPlan> {
+pub(crate) fn fault() -> impl Strategy<Value = FaultPlan> {
     (
         instant_ms(),
         proptest::option::weighted(0.8, 1_000u64..=300_000),
@@ -347,7 +347,7 @@ pub fn fault() -> impl Strategy<Value = FaultPlan> {
 }
 
 /// A whole world plan: topology, up to 60 requests, up to 8 faults, a seed.
-pub fn world_plan() -> impl Strategy<Value = WorldPlan> {
+pub(crate) fn world_plan() -> impl Strategy<Value = WorldPlan> {
     (
         any::<u64>(),
         topology(WORLD_SIZES),
@@ -363,13 +363,13 @@ pub fn world_plan() -> impl Strategy<Value = WorldPlan> {
 }
 
 /// A built world.
-pub fn world() -> impl Strategy<Value = World> {
+pub(crate) fn world() -> impl Strategy<Value = World> {
     world_plan().prop_map(|plan| plan.build())
 }
 
 /// A world with a seeded generator (≈ 10 to 60 arrivals) and swarm fault kinds, for the
 /// determinism property: different seeds give different traffic and faults.
-pub fn traffic_world() -> impl Strategy<Value = World> {
+pub(crate) fn traffic_world() -> impl Strategy<Value = World> {
     (
         world_plan(),
         500u64..=1_000,
@@ -397,7 +397,7 @@ pub fn traffic_world() -> impl Strategy<Value = World> {
 }
 
 /// A 429's hint in every form a provider writes it, usable or not.
-pub fn retry_hint() -> impl Strategy<Value = RetryHint> {
+pub(crate) fn retry_hint() -> impl Strategy<Value = RetryHint> {
     prop_oneof![
         2 => Just(RetryHint::Absent),
         3 => prop_oneof![0u64..=120, Just(1_555_200)].prop_map(RetryHint::Seconds),
@@ -409,7 +409,7 @@ pub fn retry_hint() -> impl Strategy<Value = RetryHint> {
 }
 
 /// An upstream answer: 200 mostly, then every failure the classifier distinguishes.
-pub fn answer() -> impl Strategy<Value = AnswerPlan> {
+pub(crate) fn answer() -> impl Strategy<Value = AnswerPlan> {
     prop_oneof![
         8 => Just(AnswerPlan::Ok),
         1 => Just(AnswerPlan::StreamBrokeBefore),
@@ -428,7 +428,7 @@ pub fn answer() -> impl Strategy<Value = AnswerPlan> {
 
 /// How far time moves: mostly seconds, sometimes past the attempt timeout, rarely hours
 /// (past every cooldown, now and then past a 12 h suspension).
-pub fn advance_ms() -> impl Strategy<Value = u64> {
+pub(crate) fn advance_ms() -> impl Strategy<Value = u64> {
     prop_oneof![
         6 => 0u64..=5_000,
         3 => 5_000u64..=90_000,
@@ -437,7 +437,7 @@ pub fn advance_ms() -> impl Strategy<Value = u64> {
 }
 
 /// One state-machine operation.
-pub fn op() -> impl Strategy<Value = Op> {
+pub(crate) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (any::<Index>(), target(), shape())
             .prop_map(|(project, target, shape)| Op::Submit { project, target, shape }),
@@ -449,7 +449,7 @@ pub fn op() -> impl Strategy<Value = Op> {
 
 /// A key-pool state machine case: a small topology and up to 120 operations (the step
 /// cap [`OPS_MAX`] bounds what shrinking or a persisted case can bring).
-pub fn keypool_case() -> impl Strategy<Value = Case> {
+pub(crate) fn keypool_case() -> impl Strategy<Value = Case> {
     (topology(KEYPOOL_SIZES), vec(op(), 1..=OPS_MAX.min(120)))
         .prop_map(|(topology, ops)| Case { topology, ops })
 }

@@ -71,7 +71,7 @@ fn generated_worlds_are_scenario_files() {
 
 /// The broken invariants of a world run with its own seed, one per line; `None` when
 /// every invariant held.
-pub fn violations(world: &World) -> Option<String> {
+pub(crate) fn violations(world: &World) -> Option<String> {
     match judge(world, world.seed, Judge { determinism: true }) {
         Err(e) => Some(format!("the run did not complete: {e}")),
         Ok(v) if v.violations.is_empty() => None,
@@ -88,7 +88,7 @@ pub fn violations(world: &World) -> Option<String> {
 /// The failure message for a (shrunk) world: what broke (`found`, one line per
 /// problem), the world as a scenario file (also written under the temp dir) and the
 /// command that replays it with `seed`.
-pub fn failure_report(world: &World, seed: u64, found: &str) -> String {
+pub(crate) fn failure_report(world: &World, seed: u64, found: &str) -> String {
     let text = scenario::to_json(world);
     let path = std::env::temp_dir().join(format!(
         "gatesim-property-{:016x}.json",

@@ -19,14 +19,14 @@ struct Spot {
 
 impl Board {
     /// Whether an outage hit `place` at any time from `since` until now.
-    pub fn touched(&self, place: Place, since: Instant) -> bool {
+    pub(crate) fn touched(&self, place: Place, since: Instant) -> bool {
         self.places
             .get(&place)
             .is_some_and(|s| s.down || s.last_up.is_some_and(|up| up >= since))
     }
 
     /// Marks `place` down or up at `now` (the last recovery is kept for [`touched`](Self::touched)).
-    pub fn set(&mut self, place: Place, down: bool, now: Instant) {
+    pub(crate) fn set(&mut self, place: Place, down: bool, now: Instant) {
         let spot = self.places.entry(place).or_default();
         debug_assert!(
             spot.last_up.is_none_or(|up| up <= now),

@@ -12,30 +12,30 @@ pub(crate) struct Clock {
 
 impl Clock {
     /// A clock whose `Instant(0)` lies `delay` after the current simulated time.
-    pub fn starting_in(delay: std::time::Duration) -> Clock {
+    pub(crate) fn starting_in(delay: std::time::Duration) -> Clock {
         Clock {
             origin: TimeHandle::current().now_instant() + delay,
         }
     }
 
     /// Core time now. Panics outside a madsim runtime.
-    pub fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         self.of(TimeHandle::current().now_instant())
     }
 
     /// Core time now, or `None` outside a madsim runtime (a runtime being dropped).
-    pub fn try_now(&self) -> Option<Instant> {
+    pub(crate) fn try_now(&self) -> Option<Instant> {
         TimeHandle::try_current().map(|h| self.of(h.now_instant()))
     }
 
     /// The simulated instant of a core instant.
-    pub fn at(&self, t: Instant) -> std::time::Instant {
+    pub(crate) fn at(&self, t: Instant) -> std::time::Instant {
         self.origin + std::time::Duration::from_millis(t.as_ms())
     }
 
     /// Sleeps until core time `t`, not at all if it has come (a madsim sleep lasts at
     /// least 1 ms, so sleeping for a past instant would drift).
-    pub async fn sleep_until(&self, t: Instant) {
+    pub(crate) async fn sleep_until(&self, t: Instant) {
         let target = self.at(t);
         if TimeHandle::current().now_instant() < target {
             madsim::time::sleep_until(target).await;

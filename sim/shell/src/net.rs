@@ -67,7 +67,7 @@ pub(crate) struct Net {
 
 impl Net {
     /// Binds the gateway's endpoint; call on the gateway node.
-    pub async fn bind(places: BTreeMap<Place, IpAddr>, endpoints_per_node: u16) -> Net {
+    pub(crate) async fn bind(places: BTreeMap<Place, IpAddr>, endpoints_per_node: u16) -> Net {
         let endpoint = Endpoint::bind((GATEWAY_IP, 0))
             .await
             .expect("the gateway node owns GATEWAY_IP and has free ports");
@@ -87,7 +87,7 @@ impl Net {
     /// Carries out one attempt over the network: connect, send, wait for the one reply.
     /// Never times out by itself: the gateway's attempt deadline does, and the request
     /// task drops this future when the gateway moves on.
-    pub async fn call(&self, attempt: Attempt) -> Upstream {
+    pub(crate) async fn call(&self, attempt: Attempt) -> Upstream {
         let id = attempt.id;
         let failed = || Upstream {
             attempt: id,
@@ -137,7 +137,7 @@ pub(crate) struct ProviderServer {
 impl ProviderServer {
     /// The node's initial task: listen, accept, answer. Never returns (a node whose
     /// initial task ends exits).
-    pub async fn serve(self) {
+    pub(crate) async fn serve(self) {
         for i in 0..self.endpoints.max(1) {
             let endpoint = Endpoint::bind((self.ip, PORT_BASE + i))
                 .await

@@ -22,7 +22,7 @@ pub(crate) struct Service {
 
 impl Service {
     /// The service over a shared shell state and the gateway's side of the network.
-    pub fn new(shell: Arc<Mutex<Shell>>, clock: Clock, net: Net) -> Service {
+    pub(crate) fn new(shell: Arc<Mutex<Shell>>, clock: Clock, net: Net) -> Service {
         Service {
             shell,
             clock,
@@ -31,24 +31,24 @@ impl Service {
     }
 
     /// The gateway's side of the network.
-    pub fn net(&self) -> Arc<Net> {
+    pub(crate) fn net(&self) -> Arc<Net> {
         self.net.clone()
     }
 
     /// Admits a client request: its id and the mailbox its task reads, or `None` once the
     /// run has failed.
-    pub fn submit(&self, request: Request) -> Option<(RequestId, Inbox)> {
+    pub(crate) fn submit(&self, request: Request) -> Option<(RequestId, Inbox)> {
         self.with(|shell, now| shell.submit(now, request))
     }
 
     /// Feeds an upstream answer to the core.
-    pub fn answer(&self, upstream: Upstream) {
+    pub(crate) fn answer(&self, upstream: Upstream) {
         self.with(|shell, now| shell.answer(now, upstream));
     }
 
     /// Cancels a request whose client disconnected. A no-op outside the runtime (a
     /// runtime being torn down drops its tasks).
-    pub fn cancel(&self, request: RequestId) {
+    pub(crate) fn cancel(&self, request: RequestId) {
         if self.clock.try_now().is_some() {
             self.with(|shell, now| shell.cancel(now, request));
         }

@@ -65,7 +65,12 @@ pub(crate) struct Shell {
 
 impl Shell {
     /// A shell around a gateway for a world's names, expecting `arrivals` requests.
-    pub fn new(gateway: Gateway, names: Names, arrivals: usize, bug: Option<ShellBug>) -> Shell {
+    pub(crate) fn new(
+        gateway: Gateway,
+        names: Names,
+        arrivals: usize,
+        bug: Option<ShellBug>,
+    ) -> Shell {
         let keep = Keep {
             trace: true,
             outputs: true,
@@ -87,17 +92,17 @@ impl Shell {
     }
 
     /// Records a fault edge (the injector calls this as it changes the network).
-    pub fn fault_edge(&mut self, now: Instant, fault: usize, started: bool) {
+    pub(crate) fn fault_edge(&mut self, now: Instant, fault: usize, started: bool) {
         self.recorder.fault_edge(now, fault, started);
     }
 
     /// Requests not yet answered or cancelled.
-    pub fn open_requests(&self) -> usize {
+    pub(crate) fn open_requests(&self) -> usize {
         self.inboxes.len()
     }
 
     /// Stops the run with an error: every request task is let go.
-    pub fn fail(&mut self, error: ShellError) {
+    pub(crate) fn fail(&mut self, error: ShellError) {
         if self.failed.is_none() {
             self.failed = Some(error);
         }
@@ -105,7 +110,7 @@ impl Shell {
     }
 
     /// The run as the engine would report it, and the shell's stats.
-    pub fn finish(
+    pub(crate) fn finish(
         &mut self,
         seed: u64,
         net_messages: u64,

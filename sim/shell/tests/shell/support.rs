@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 /// The test's fixed seed, unless `MADSIM_TEST_SEED` asks for another (to reproduce a
 /// failure). madsim would otherwise seed from the wall clock; the shell never does.
-pub fn seed(fixed: u64) -> u64 {
+pub(crate) fn seed(fixed: u64) -> u64 {
     match std::env::var("MADSIM_TEST_SEED") {
         Ok(text) => text
             .parse()
@@ -22,7 +22,7 @@ pub fn seed(fixed: u64) -> u64 {
 }
 
 /// The test's fixed seeds, or just `MADSIM_TEST_SEED` when it is set.
-pub fn seeds(fixed: &[u64]) -> Vec<u64> {
+pub(crate) fn seeds(fixed: &[u64]) -> Vec<u64> {
     if std::env::var_os("MADSIM_TEST_SEED").is_some() {
         vec![seed(0)]
     } else {
@@ -31,13 +31,13 @@ pub fn seeds(fixed: &[u64]) -> Vec<u64> {
 }
 
 /// Whether `MADSIM_TEST_CHECK_DETERMINISM` asks every run to be made twice and compared.
-pub fn check_determinism_requested() -> bool {
+pub(crate) fn check_determinism_requested() -> bool {
     std::env::var_os("MADSIM_TEST_CHECK_DETERMINISM").is_some()
 }
 
 /// Runs a world through the shell and returns the run with every broken invariant and
 /// shell-bookkeeping problem; a run that cannot complete fails the test with the report.
-pub fn judge(world: &World, options: &ShellOptions) -> (ShellRun, Vec<String>) {
+pub(crate) fn judge(world: &World, options: &ShellOptions) -> (ShellRun, Vec<String>) {
     let shell = match run(world, options) {
         Ok(shell) => shell,
         Err(e) => panic!(
@@ -62,7 +62,7 @@ pub fn judge(world: &World, options: &ShellOptions) -> (ShellRun, Vec<String>) {
 }
 
 /// Runs a world through the shell; every invariant must hold.
-pub fn run_clean(world: &World, options: &ShellOptions) -> ShellRun {
+pub(crate) fn run_clean(world: &World, options: &ShellOptions) -> ShellRun {
     let (shell, problems) = judge(world, options);
     if !problems.is_empty() {
         let mut what = format!("{} problems:", problems.len());
@@ -75,7 +75,7 @@ pub fn run_clean(world: &World, options: &ShellOptions) -> ShellRun {
 }
 
 /// The invariant ids `check` reports for a run.
-pub fn broken_invariants(world: &World, shell: &ShellRun) -> BTreeSet<&'static str> {
+pub(crate) fn broken_invariants(world: &World, shell: &ShellRun) -> BTreeSet<&'static str> {
     check::check(world, &shell.run)
         .iter()
         .map(|v| v.invariant.name())
@@ -83,7 +83,7 @@ pub fn broken_invariants(world: &World, shell: &ShellRun) -> BTreeSet<&'static s
 }
 
 /// A failure report: what went wrong, the seed line that reproduces it, the scenario.
-pub fn report(world: &World, options: &ShellOptions, what: &str) -> String {
+pub(crate) fn report(world: &World, options: &ShellOptions, what: &str) -> String {
     let test = std::thread::current()
         .name()
         .unwrap_or("<test>")
@@ -108,7 +108,7 @@ pub fn report(world: &World, options: &ShellOptions, what: &str) -> String {
 /// Shell bookkeeping the checker does not look at: every attempt of an answered request
 /// has exactly one `Answered` record (its answer or its deadline), attempts of cancelled
 /// requests at most one, and each request is answered at most once.
-pub fn bookkeeping(shell: &ShellRun) -> Vec<String> {
+pub(crate) fn bookkeeping(shell: &ShellRun) -> Vec<String> {
     let mut answered: BTreeMap<AttemptId, u32> = BTreeMap::new();
     let mut of_request = BTreeMap::new();
     let mut responded = BTreeMap::new();

@@ -8,7 +8,7 @@ use gatesim_sim::build::WorldBuilder;
 use gatesim_sim::world::{Arrivals, FaultKind, Generator, ProviderSpec, RequestSpec, Style, World};
 
 /// The ids of the two-region world.
-pub struct TwoRegions {
+pub(crate) struct TwoRegions {
     pub builder: WorldBuilder,
     pub openai: ProviderId,
     pub us: RegionId,
@@ -19,7 +19,7 @@ pub struct TwoRegions {
 
 /// Two providers, two regions, three org keys for openai and one for anthropic, an
 /// api-keys project; 10 s attempt timeout; no traffic yet.
-pub fn two_regions(id: &str) -> TwoRegions {
+pub(crate) fn two_regions(id: &str) -> TwoRegions {
     let mut b = WorldBuilder::new(id);
     let us = b.region("us-east");
     let eu = b.region("eu-west");
@@ -63,7 +63,7 @@ pub fn two_regions(id: &str) -> TwoRegions {
 }
 
 /// A chat request template.
-pub fn chat(project: ProjectId, model: &str) -> RequestSpec {
+pub(crate) fn chat(project: ProjectId, model: &str) -> RequestSpec {
     RequestSpec {
         at: Instant::ZERO,
         project,
@@ -78,7 +78,7 @@ pub fn chat(project: ProjectId, model: &str) -> RequestSpec {
 
 /// Adds Poisson traffic of `rate_per_s` over `[0, duration_s)` with a weighted mix, and
 /// sets the world's duration.
-pub fn traffic(
+pub(crate) fn traffic(
     b: &mut WorldBuilder,
     project: ProjectId,
     rate_per_s: u64,
@@ -100,7 +100,7 @@ pub fn traffic(
 
 /// The outage world: steady traffic on both models; openai/us-east unreachable
 /// (`connect`) over [5 s, 15 s), openai/eu-west hanging (`timeout`) over [20 s, 30 s).
-pub fn outages(id: &str, rate_per_s: u64) -> World {
+pub(crate) fn outages(id: &str, rate_per_s: u64) -> World {
     let mut t = two_regions(id);
     let mix = vec![
         (6, chat(t.project, "gpt-4o")),
