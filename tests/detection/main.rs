@@ -98,3 +98,45 @@ fn reference_policy_holds_on_200_swarm_seeds() {
     let reports: Vec<String> = failures.into_iter().map(|(_, r)| r).collect();
     assert!(reports.is_empty(), "{}", reports.join("\n"));
 }
+
+/// Swarm seeds each shipped swarm world is judged over with every knob off.
+const SWARM_SEEDS: u64 = 200;
+
+/// With every knob off, no invariant fires on the first [`SWARM_SEEDS`] seeds of every
+/// shipped swarm world: the oracle raises no false alarm against the reference (the
+/// `mixed` world once did at seeds 587 and 878). The longer sweep, 10 000 seeds, is a
+/// documented command (`docs/invariants.md`), too slow for every `cargo test`.
+#[test]
+fn swarm_worlds_hold_with_every_knob_off() {
+    for file in [
+        "scenarios/swarm/standard.json",
+        "scenarios/swarm/mixed.json",
+    ] {
+        let world = load(Path::new(file));
+        let failing = Mutex::new(Vec::new());
+        let next = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= SWARM_SEEDS {
+                        break;
+                    }
+                    let v = judge(&world, seed, Judge { determinism: false }).expect("runs");
+                    if let Some(first) = v.violations.first() {
+                        let line =
+                            format!("seed {seed}: {} {}", first.invariant.name(), first.detail);
+                        failing.lock().expect("no panic holds the lock").push(line);
+                    }
+                });
+            }
+        });
+        let mut failing = failing.into_inner().expect("no panic holds the lock");
+        failing.sort();
+        assert!(
+            failing.is_empty(),
+            "{file}: invariants fire with every knob off:\n{}\nreplay: cargo gatesim run {file} --seed N",
+            failing.join("\n")
+        );
+    }
+}
