@@ -51,8 +51,13 @@ pub fn check(world: &World, run: &Run) -> Vec<Violation> {
         world,
         ledger: Ledger::new(world),
         report: Report::default(),
+        evictions_applied: 0,
     };
-    for e in &run.trace.entries {
+    let entries = &run.trace.entries;
+    for (i, e) in entries.iter().enumerate() {
+        if matches!(e.record, Record::Answered { .. }) {
+            pass.evict_before_answer(&entries[i + 1..]);
+        }
         pass.step(e.at, &e.record);
     }
     pass.final_state(run);
@@ -129,9 +134,45 @@ struct Pass<'w> {
     world: &'w World,
     ledger: Ledger<'w>,
     report: Report,
+    /// Evictions that follow the current answer and were applied before it.
+    evictions_applied: usize,
 }
 
 impl<'w> Pass<'w> {
+    /// An eviction reached in the trace: applied now unless applied before its answer.
+    fn evicted(&mut self, credential: gatesim_core::KeyId, scope: Scope) {
+        if self.evictions_applied > 0 {
+            self.evictions_applied -= 1;
+        } else {
+            self.ledger.evicted(credential, scope);
+        }
+    }
+
+    /// The gateway evicts while it writes an answer's health, before it counts the answer
+    /// in the new entry, yet reports the evictions after the answer: apply them first, so
+    /// the answer's own count survives in the reference (swarm `standard` seed 1693).
+    fn evict_before_answer(&mut self, after: &[crate::trace::Entry]) {
+        debug_assert_eq!(
+            self.evictions_applied, 0,
+            "every applied eviction was reached"
+        );
+        let batch = after.iter().map_while(|e| match &e.record {
+            Record::Core(ev) => Some(ev),
+            Record::Arrived(_)
+            | Record::Dispatched(_)
+            | Record::Answered { .. }
+            | Record::Responded { .. }
+            | Record::FaultEdge { .. }
+            | Record::Tracked { .. } => None,
+        });
+        for ev in batch {
+            if let Event::Evicted { credential, scope } = ev {
+                self.ledger.evicted(*credential, *scope);
+                self.evictions_applied += 1;
+            }
+        }
+    }
+
     /// The families' view at `now`.
     fn cx(&mut self, now: Instant) -> Ctx<'_, 'w> {
         Ctx {
@@ -236,7 +277,7 @@ impl<'w> Pass<'w> {
             // (`suspension-sticky`, `cooldown-respected` judge the sends that follow).
             Event::Resumed { .. } => {}
             // `bounded-state` is judged on the entry counts (`Record::Tracked`).
-            Event::Evicted { credential, scope } => self.ledger.evicted(*credential, *scope),
+            Event::Evicted { credential, scope } => self.evicted(*credential, *scope),
             Event::Waiting { request, until: _ } => self.ledger.waiting(*request),
             Event::Charged {
                 request,
