@@ -8,6 +8,9 @@ use super::text::{known_list, quote};
 use crate::world::{CredentialState, Expectation, SwarmFault, Workload};
 use gatesim_core::{KeyId, Outcome};
 
+/// Most faults of one kind a swarm draws into one world (each is a fault to simulate).
+const SWARM_COUNT_MAX: u32 = 100;
+
 const OUTCOMES: [Outcome; 7] = [
     Outcome::Success,
     Outcome::StreamInterrupted,
@@ -238,6 +241,11 @@ pub(super) fn swarm(item: &Item<RawSwarm>, ctx: &mut Ctx) -> Vec<SwarmFault> {
             ctx.err(
                 format!("{path}.count_max"),
                 "0 (at least 1; leave the kind out instead)",
+            );
+        } else if count_max > SWARM_COUNT_MAX {
+            ctx.err(
+                format!("{path}.count_max"),
+                format!("{count_max} is too many (at most {SWARM_COUNT_MAX})"),
             );
         }
         out.push(SwarmFault {

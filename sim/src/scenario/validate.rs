@@ -75,11 +75,17 @@ fn header(raw: &RawScenario, ctx: &mut Ctx) {
         None => {}
     }
     match &raw.id {
-        Some(id) => ctx.id("id", id),
+        Some(id) => ctx.file_id("id", id),
         None if !ctx.has_error_at("id") => {
             ctx.err("id", "missing (the scenario's id, e.g. the file stem)")
         }
         None => {}
+    }
+    if let Some(t) = &raw.title {
+        ctx.text("title", t);
+    }
+    if let Some(t) = &raw.source {
+        ctx.text("source", t);
     }
     if let Some(e) = raw.epoch_unix_s.filter(|e| *e > EPOCH_UNIX_S_MAX) {
         ctx.err(

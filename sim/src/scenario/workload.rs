@@ -179,6 +179,10 @@ fn spec(ctx: &mut Ctx, names: &Names, catalog: &Catalog, path: &str, s: &Shape<'
 /// A model as a client names it: canonical, alias, `provider/model`, or any name when
 /// some provider accepts any model.
 fn model(ctx: &mut Ctx, names: &Names, catalog: &Catalog, path: &str, name: &str) {
+    if name.chars().any(char::is_control) {
+        ctx.text(path, name);
+        return;
+    }
     if catalog.model_by_name(name).is_some() || !names.models.complete || !names.providers.complete
     {
         return;
