@@ -328,7 +328,20 @@ fn print_errors(path: &Path, errors: &[ScenarioError]) {
 
 /// The command that replays exactly one run.
 pub fn replay_line(path: &Path, seed: u64, knobs: &[Regression]) -> String {
+    replay_line_with_policy(path, seed, None, knobs)
+}
+
+/// The command that replays exactly one run made with `--policy`, if it was.
+pub fn replay_line_with_policy(
+    path: &Path,
+    seed: u64,
+    policy: Option<&Path>,
+    knobs: &[Regression],
+) -> String {
     let mut line = format!("cargo gatesim run {} --seed {seed}", path.display());
+    if let Some(p) = policy {
+        line.push_str(&format!(" --policy {}", p.display()));
+    }
     for k in knobs {
         line.push_str(&format!(" --regression {}", k.incident()));
     }
@@ -363,7 +376,7 @@ fn run(
                 TraceFormat::Json => print!("{}", v.run.trace.to_json_lines(&v.run.names)),
                 TraceFormat::None => {}
             }
-            report::verdict(&files[0], &v, knobs);
+            report::verdict(&files[0], &v, policy, knobs);
             u8::from(!v.passed())
         }
         Err(e) => {
@@ -477,6 +490,27 @@ mod tests {
             assert!(e.ends_with("is not a number of jobs (use 1 to 256)"), "{e}");
         }
         assert_eq!(parse_jobs("256"), Ok(256));
+    }
+
+    #[test]
+    fn a_replay_line_keeps_the_policy() {
+        let line = replay_line_with_policy(
+            Path::new("s.json"),
+            7,
+            Some(Path::new("p.json")),
+            &[Regression::ALL[0]],
+        );
+        assert_eq!(
+            line,
+            format!(
+                "cargo gatesim run s.json --seed 7 --policy p.json --regression {}",
+                Regression::ALL[0].incident()
+            )
+        );
+        assert_eq!(
+            replay_line(Path::new("s.json"), 7, &[]),
+            "cargo gatesim run s.json --seed 7"
+        );
     }
 
     #[test]

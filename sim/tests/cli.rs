@@ -30,3 +30,25 @@ fn f07_a_reader_that_stops_early_is_no_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// An expectation that fails in two ways (outcome and served-by) is one unmet
+/// expectation: the count never goes below zero and wraps (`18446744073709551610/9`).
+#[test]
+fn failed_expectations_are_counted_once_each_and_the_replay_keeps_the_policy() {
+    let path = std::env::temp_dir().join(format!("gatesim-policy-{}.json", std::process::id()));
+    std::fs::write(&path, r#"{ "preset": "reference" }"#).expect("write the policy");
+    let policy = path.to_str().expect("a UTF-8 temp path");
+    let out = gatesim()
+        .args(["run", "scenarios/incidents/invalid-key-400.json", "-q"])
+        .args(["--regression", "invalid-key-400", "--policy", policy])
+        .output()
+        .expect("gatesim runs");
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("-- expectations: 1/9 met\n"), "{stdout}");
+    let replay = format!(
+        "replay: cargo gatesim run scenarios/incidents/invalid-key-400.json --seed 7 --policy {policy} --regression invalid-key-400"
+    );
+    assert!(stdout.contains(&replay), "{stdout}");
+    assert_eq!(out.status.code(), Some(1));
+}
