@@ -10,6 +10,7 @@ use super::raw::{missing_field, Item, Seg};
 use super::text::{closest, known_list, parse_duration, quote};
 use super::ScenarioError;
 use gatesim_core::Duration;
+use std::collections::BTreeMap;
 
 /// Longest duration a scenario may state: 10 years. Sums of times and durations stay
 /// far from `u64` overflow, in milliseconds and in microseconds.
@@ -148,6 +149,8 @@ pub(super) struct Index {
     what: &'static str,
     names: Vec<String>,
     paths: Vec<String>,
+    /// Position of each name, so that checking n ids is not quadratic in n.
+    by_name: BTreeMap<String, u32>,
     /// False when some element could not be read at all.
     pub complete: bool,
 }
@@ -158,13 +161,14 @@ impl Index {
             what,
             names: Vec::new(),
             paths: Vec::new(),
+            by_name: BTreeMap::new(),
             complete: true,
         }
     }
 
     /// The index of a declared id.
     pub(super) fn position(&self, name: &str) -> Option<u32> {
-        self.names.iter().position(|n| n == name).map(|i| i as u32)
+        self.by_name.get(name).copied()
     }
 
     /// The declared ids.
@@ -186,6 +190,8 @@ impl Index {
             );
             return false;
         }
+        let position = u32::try_from(self.names.len()).expect("ids fit a u32 (files are < 4 GiB)");
+        self.by_name.insert(name.to_owned(), position);
         self.names.push(name.to_owned());
         self.paths.push(path.to_owned());
         true

@@ -160,3 +160,43 @@ fn f16a_a_latency_spike_is_at_most_an_hour() {
         r#"faults[0].extra: "18446744073709551615ms" is too long (at most 1h)"#
     );
 }
+
+#[test]
+fn f10c_an_unknown_metric_is_a_load_error() {
+    let expect = r#", "expect": [ { "metric": "latency_p99", "max": 5 } ]"#;
+    let e = one_error(&minimal(expect));
+    assert!(
+        e.starts_with(
+            r#"expect[0].metric: unknown metric "latency_p99" (did you mean "latency_p99_ms"? known: "#
+        ),
+        "{e}"
+    );
+    ok(&minimal(
+        r#", "expect": [ { "metric": "client_errors", "max": 0 } ]"#,
+    ));
+    ok(&minimal(
+        r#", "expect": [ { "metric": "outcome_no_route", "max": 0 } ]"#,
+    ));
+    let e = one_error(&minimal(
+        r#", "expect": [ { "metric": "outcome_typo", "max": 0 } ]"#,
+    ));
+    assert!(
+        e.starts_with(r#"expect[0].metric: unknown metric "outcome_typo""#),
+        "{e}"
+    );
+}
+
+#[test]
+fn f12_checking_many_ids_is_not_quadratic() {
+    let n = 100_000;
+    let credentials: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{ "id": "k{i}", "provider": "p", "source": "org" }}"#))
+        .collect();
+    let text = minimal("").replace(
+        r#"{ "id": "k0", "provider": "p", "source": "org" }"#,
+        &credentials.join(", "),
+    );
+    // Quadratic was ~5e9 comparisons (22 s in release); this is a step count, not a timing.
+    let w = ok(&text);
+    assert_eq!(w.catalog.credentials.len(), n);
+}
