@@ -200,3 +200,24 @@ fn f12_checking_many_ids_is_not_quadratic() {
     let w = ok(&text);
     assert_eq!(w.catalog.credentials.len(), n);
 }
+
+#[test]
+fn f11a_a_workload_beyond_the_arrivals_limit_is_an_error_not_truncated() {
+    let generator = |until: &str| {
+        format!(
+            r#"{{ "from": "0s", "until": "{until}", "rate_per_s": 2600, "project": "p1",
+            "mix": [ {{ "model": "m1" }} ] }}"#
+        )
+    };
+    let two = |until: &str| {
+        minimal(&format!(
+            r#", "workload": {{ "generators": [ {g}, {g} ] }}"#,
+            g = generator(until)
+        ))
+    };
+    assert_eq!(
+        one_error(&two("1000s")),
+        "workload: would make about 5200000 requests in all (at most 5000000 per run)"
+    );
+    ok(&two("900s"));
+}
