@@ -11,6 +11,10 @@ use gatesim_core::{Catalog, Duration, Instant, KeyId, ProjectId, RequestKind, So
 /// same as the engine's arrivals limit per run.
 const GENERATED_MAX: u128 = ARRIVALS_MAX as u128;
 
+/// Upstream calls one agentic request makes at most: the engine's step budget grows
+/// with it, so it is bounded.
+const AGENTIC_ITERATIONS_MAX: u32 = 100;
+
 /// The request fields explicit requests and mix entries share.
 struct Shape<'a> {
     model: &'a str,
@@ -164,6 +168,11 @@ fn spec(ctx: &mut Ctx, names: &Names, catalog: &Catalog, path: &str, s: &Shape<'
         ctx.err(
             format!("{path}.agentic_iterations"),
             "0 (at least 1 upstream call)",
+        );
+    } else if iterations > AGENTIC_ITERATIONS_MAX {
+        ctx.err(
+            format!("{path}.agentic_iterations"),
+            format!("{iterations} is too many (at most {AGENTIC_ITERATIONS_MAX})"),
         );
     }
     RequestSpec {

@@ -221,3 +221,18 @@ fn f11a_a_workload_beyond_the_arrivals_limit_is_an_error_not_truncated() {
     );
     ok(&two("900s"));
 }
+
+#[test]
+fn f10b_agentic_iterations_are_at_most_100() {
+    let request = |n: u32| {
+        minimal(&format!(
+            r#", "workload": {{ "requests": [ {{ "at": "0s", "project": "p1", "model": "m1",
+            "agentic_iterations": {n} }} ] }}"#
+        ))
+    };
+    assert_eq!(
+        one_error(&request(101)),
+        "workload.requests[0].agentic_iterations: 101 is too many (at most 100)"
+    );
+    ok(&request(100));
+}
