@@ -43,7 +43,7 @@ enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Put a production bug back (knob name or incident id); repeatable.
-        #[arg(long = "regression", value_parser = parse_knob)]
+        #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
     },
     /// Run every scenario × seed; swarm files draw new faults per seed.
@@ -57,7 +57,7 @@ enum Command {
         #[arg(long, default_value_t = 2, value_parser = parse_jobs)]
         jobs: usize,
         /// Put a production bug back; repeatable.
-        #[arg(long = "regression", value_parser = parse_knob)]
+        #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
     },
     /// Run one world under two policies and show the first decision that differs.
@@ -71,7 +71,7 @@ enum Command {
         #[arg(long)]
         policy: Vec<PathBuf>,
         /// Compare the scenario's policy with this knob on.
-        #[arg(long = "regression", value_parser = parse_knob)]
+        #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
     },
     /// Write a failing run as a scenario file and shrink it to a minimal one.
@@ -82,7 +82,7 @@ enum Command {
         #[arg(long)]
         seed: u64,
         /// Put a production bug back; repeatable.
-        #[arg(long = "regression", value_parser = parse_knob)]
+        #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
         /// Where to write the minimal scenario (default: next to the input, `<id>-seed<N>-min.json`).
         #[arg(long)]
@@ -188,10 +188,32 @@ fn parse_knob(text: &str) -> Result<Regression, String> {
     Regression::parse(text).ok_or_else(|| {
         let names: Vec<&str> = Regression::ALL.iter().map(|k| k.incident()).collect();
         format!(
-            "unknown regression {text:?}: use a knob name or an incident id ({})",
+            "unknown regression {:?}: use a knob name or an incident id ({})",
+            scenario::redact(text),
             names.join(", ")
         )
     })
+}
+
+/// `--regression` values, with errors that never echo the value raw: clap's own
+/// message quotes it whole, and a mistyped knob may be a pasted API key.
+#[derive(Clone, Debug)]
+struct KnobParser;
+
+impl clap::builder::TypedValueParser for KnobParser {
+    type Value = Regression;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Regression, clap::Error> {
+        parse_knob(&value.to_string_lossy()).map_err(|e| {
+            let kind = clap::error::ErrorKind::ValueValidation;
+            clap::Error::raw(kind, format!("--regression: {e}\n")).with_cmd(cmd)
+        })
+    }
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -490,6 +512,17 @@ mod tests {
             assert!(e.ends_with("is not a number of jobs (use 1 to 256)"), "{e}");
         }
         assert_eq!(parse_jobs("256"), Ok(256));
+    }
+
+    #[test]
+    fn f15b_a_mistyped_knob_is_not_echoed_when_it_looks_like_a_key() {
+        let key = "sk-proj-Ab3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5hJ7k";
+        let args = ["gatesim", "run", "x.json", "--regression", key];
+        let e = Cli::try_parse_from(args)
+            .expect_err("not a knob")
+            .to_string();
+        assert!(e.contains("unknown regression \"sk-…\""), "{e}");
+        assert!(!e.contains("Ab3dE5"), "echoed: {e}");
     }
 
     #[test]

@@ -131,6 +131,12 @@ pub fn parse(text: &str) -> Result<World, Vec<ScenarioError>> {
     }
 }
 
+/// `text` with every secret-looking run (`sk-…`, `AIza…`, ...) replaced by its redacted
+/// form, for messages that quote what a user typed.
+pub fn redact(text: &str) -> String {
+    text::redact(text)
+}
+
 /// Reads JSON text as scenario files are read: duplicate keys in one object are errors
 /// (for a policy file spliced into a scenario, so that nothing is silently shadowed).
 pub fn read_json(text: &str) -> Result<Value, ScenarioError> {
