@@ -236,3 +236,27 @@ fn f10b_agentic_iterations_are_at_most_100() {
     );
     ok(&request(100));
 }
+
+#[test]
+fn f11b_providers_times_regions_is_at_most_100_000() {
+    let regions: Vec<String> = (0..1001).map(|i| format!("\"r{i}\"")).collect();
+    let providers: Vec<String> = (0..1000)
+        .map(|i| format!(r#"{{ "id": "p{i}", "regions": ["r"] }}"#))
+        .collect();
+    let text = minimal("")
+        .replace(
+            r#""regions": ["r"],"#,
+            &format!(r#""regions": ["r", {}],"#, regions.join(", ")),
+        )
+        .replace(
+            r#"{ "id": "p", "regions": ["r"] }"#,
+            &format!(
+                r#"{{ "id": "p", "regions": ["r"] }}, {}"#,
+                providers.join(", ")
+            ),
+        );
+    assert_eq!(
+        one_error(&text),
+        "providers: 1001 providers × 1002 regions is too many (at most 100000 pairs)"
+    );
+}
