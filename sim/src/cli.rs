@@ -43,7 +43,7 @@ enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Put a production bug back (knob name or incident id); repeatable.
-        #[arg(long = "regression", value_parser = parse_knob)]
+        #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
     },
     /// Run every scenario × seed; swarm files draw new faults per seed.
@@ -53,11 +53,11 @@ enum Command {
         /// Seeds as A..B (B excluded), e.g. 0..1000.
         #[arg(long, value_parser = parse_range)]
         seeds: std::ops::Range<u64>,
-        /// Worker threads.
-        #[arg(long, default_value_t = 2)]
+        /// Worker threads (1 to 256).
+        #[arg(long, default_value_t = 2, value_parser = parse_jobs)]
         jobs: usize,
         /// Put a production bug back; repeatable.
-        #[arg(long = "regression", value_parser = parse_knob)]
+        #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
     },
     /// Run one world under two policies and show the first decision that differs.
@@ -71,7 +71,7 @@ enum Command {
         #[arg(long)]
         policy: Vec<PathBuf>,
         /// Compare the scenario's policy with this knob on.
-        #[arg(long = "regression", value_parser = parse_knob)]
+        #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
     },
     /// Write a failing run as a scenario file and shrink it to a minimal one.
@@ -82,7 +82,7 @@ enum Command {
         #[arg(long)]
         seed: u64,
         /// Put a production bug back; repeatable.
-        #[arg(long = "regression", value_parser = parse_knob)]
+        #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
         /// Where to write the minimal scenario (default: next to the input, `<id>-seed<N>-min.json`).
         #[arg(long)]
@@ -125,6 +125,7 @@ enum TraceFormat {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    exit_quietly_on_broken_pipe();
     let code = match cli.command {
         Command::Run {
             path,
@@ -142,7 +143,7 @@ pub fn main() -> ExitCode {
             seeds,
             jobs,
             regressions,
-        } => sweep::sweep(&path, seeds, jobs.max(1), &regressions),
+        } => sweep::sweep(&path, seeds, jobs, &regressions),
         Command::Diff {
             path,
             seed,
@@ -187,10 +188,32 @@ fn parse_knob(text: &str) -> Result<Regression, String> {
     Regression::parse(text).ok_or_else(|| {
         let names: Vec<&str> = Regression::ALL.iter().map(|k| k.incident()).collect();
         format!(
-            "unknown regression {text:?}: use a knob name or an incident id ({})",
+            "unknown regression {:?}: use a knob name or an incident id ({})",
+            scenario::redact(text),
             names.join(", ")
         )
     })
+}
+
+/// `--regression` values, with errors that never echo the value raw: clap's own
+/// message quotes it whole, and a mistyped knob may be a pasted API key.
+#[derive(Clone, Debug)]
+struct KnobParser;
+
+impl clap::builder::TypedValueParser for KnobParser {
+    type Value = Regression;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Regression, clap::Error> {
+        parse_knob(&value.to_string_lossy()).map_err(|e| {
+            let kind = clap::error::ErrorKind::ValueValidation;
+            clap::Error::raw(kind, format!("--regression: {e}\n")).with_cmd(cmd)
+        })
+    }
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -208,10 +231,47 @@ fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
     if b <= a {
         return Err(format!(
             "empty range {a}..{b}: the end is excluded, so use {a}..{}",
-            a + 1
+            a.saturating_add(1)
+        ));
+    }
+    if b - a > SEEDS_MAX {
+        return Err(format!(
+            "{} seeds is too many (at most {SEEDS_MAX} per sweep; split the range)",
+            b - a
         ));
     }
     Ok(a..b)
+}
+
+/// Most seeds one sweep runs: every (file, seed) pair is queued up front.
+const SEEDS_MAX: u64 = 10_000_000;
+
+/// Most worker threads a sweep starts.
+const JOBS_MAX: usize = 256;
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=JOBS_MAX).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of jobs (use 1 to {JOBS_MAX})"
+        )),
+    }
+}
+
+/// A reader that stops early (`gatesim run ... | head`) closes stdout; printing then
+/// fails, and `print!` panics. That is no error of ours: exit quietly instead.
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("", String::as_str);
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// Scenario files named by a path: the file, or the `.json` files of a directory in name order.
@@ -263,19 +323,13 @@ fn with_policy(path: &Path, policy: &Path) -> Result<World, Vec<ScenarioError>> 
         })
     };
     let (text, policy_text) = (read(path)?, read(policy)?);
-    let syntax = |p: &Path, e: serde_json::Error| {
+    let syntax = |p: &Path, e: ScenarioError| {
         vec![ScenarioError::Io {
-            problem: format!(
-                "{}: line {}, column {}: {e}",
-                p.display(),
-                e.line(),
-                e.column()
-            ),
+            problem: format!("{}: {e}", p.display()),
         }]
     };
-    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| syntax(path, e))?;
-    let policy_value: serde_json::Value =
-        serde_json::from_str(&policy_text).map_err(|e| syntax(policy, e))?;
+    let mut value = scenario::read_json(&text).map_err(|e| syntax(path, e))?;
+    let policy_value = scenario::read_json(&policy_text).map_err(|e| syntax(policy, e))?;
     if let Some(obj) = value.as_object_mut() {
         obj.insert("policy".to_string(), policy_value);
     }
@@ -296,7 +350,20 @@ fn print_errors(path: &Path, errors: &[ScenarioError]) {
 
 /// The command that replays exactly one run.
 pub fn replay_line(path: &Path, seed: u64, knobs: &[Regression]) -> String {
+    replay_line_with_policy(path, seed, None, knobs)
+}
+
+/// The command that replays exactly one run made with `--policy`, if it was.
+pub fn replay_line_with_policy(
+    path: &Path,
+    seed: u64,
+    policy: Option<&Path>,
+    knobs: &[Regression],
+) -> String {
     let mut line = format!("cargo gatesim run {} --seed {seed}", path.display());
+    if let Some(p) = policy {
+        line.push_str(&format!(" --policy {}", p.display()));
+    }
     for k in knobs {
         line.push_str(&format!(" --regression {}", k.incident()));
     }
@@ -331,7 +398,7 @@ fn run(
                 TraceFormat::Json => print!("{}", v.run.trace.to_json_lines(&v.run.names)),
                 TraceFormat::None => {}
             }
-            report::verdict(&files[0], &v, knobs);
+            report::verdict(&files[0], &v, policy, knobs);
             u8::from(!v.passed())
         }
         Err(e) => {
@@ -417,4 +484,88 @@ fn matrix(incidents: &Path, swarm: &Path, seeds: u64) -> u8 {
     let m = crate::matrix::build(&incident_of, &swarm_world, seeds);
     print!("{}", m.render());
     u8::from(!m.complete())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f08_a_sweep_has_at_most_ten_million_seeds() {
+        let e = parse_range("0..18446744073709551615").expect_err("too many seeds");
+        assert_eq!(
+            e,
+            "18446744073709551615 seeds is too many (at most 10000000 per sweep; split the range)"
+        );
+        assert_eq!(parse_range("5..10000005"), Ok(5..10_000_005));
+        let e = parse_range("18446744073709551615..1").expect_err("empty");
+        assert!(
+            e.contains("use 18446744073709551615..18446744073709551615"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn f09_a_sweep_has_1_to_256_jobs() {
+        for bad in ["0", "257", "18446744073709551615", "x"] {
+            let e = parse_jobs(bad).expect_err("out of range");
+            assert!(e.ends_with("is not a number of jobs (use 1 to 256)"), "{e}");
+        }
+        assert_eq!(parse_jobs("256"), Ok(256));
+    }
+
+    #[test]
+    fn f15b_a_mistyped_knob_is_not_echoed_when_it_looks_like_a_key() {
+        let key = "sk-proj-Ab3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5hJ7k";
+        let args = ["gatesim", "run", "x.json", "--regression", key];
+        let e = Cli::try_parse_from(args)
+            .expect_err("not a knob")
+            .to_string();
+        assert!(e.contains("unknown regression \"sk-…\""), "{e}");
+        assert!(!e.contains("Ab3dE5"), "echoed: {e}");
+    }
+
+    #[test]
+    fn a_replay_line_keeps_the_policy() {
+        let line = replay_line_with_policy(
+            Path::new("s.json"),
+            7,
+            Some(Path::new("p.json")),
+            &[Regression::ALL[0]],
+        );
+        assert_eq!(
+            line,
+            format!(
+                "cargo gatesim run s.json --seed 7 --policy p.json --regression {}",
+                Regression::ALL[0].incident()
+            )
+        );
+        assert_eq!(
+            replay_line(Path::new("s.json"), 7, &[]),
+            "cargo gatesim run s.json --seed 7"
+        );
+    }
+
+    #[test]
+    fn f06_a_policy_file_with_a_duplicate_key_is_refused() {
+        let dir = std::env::temp_dir().join(format!("gatesim-f06-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let scenario = dir.join("s.json");
+        let policy = dir.join("p.json");
+        let text = std::fs::read_to_string("../scenarios/incidents/invalid-key-400.json")
+            .expect("the incident library");
+        std::fs::write(
+            &scenario,
+            text.replacen("\"seed\"", "\"seed\": 8, \"seed\"", 1),
+        )
+        .expect("write");
+        std::fs::write(&policy, r#"{ "preset": "reference" }"#).expect("write");
+        let e = with_policy(&scenario, &policy).expect_err("duplicate seed");
+        assert!(e[0].to_string().contains("duplicate key \"seed\""), "{e:?}");
+        std::fs::write(&policy, r#"{ "preset": "reference", "preset": "naive" }"#).expect("write");
+        std::fs::write(&scenario, text).expect("write");
+        let e = with_policy(&scenario, &policy).expect_err("duplicate preset");
+        assert!(e[0].to_string().contains("p.json: line 1"), "{e:?}");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }

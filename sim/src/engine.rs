@@ -96,6 +96,22 @@ pub fn run_streaming(
 /// Where a streaming run hands each client answer.
 type ResponseSink<'a> = dyn FnMut(RequestId, Instant, &ClientResponse) + 'a;
 
+/// The most upstream calls one request of the world's workload makes (at least 1).
+fn iterations_max(world: &World) -> u64 {
+    let w = &world.workload;
+    let mixes = w
+        .generators
+        .iter()
+        .flat_map(|g| g.mix.iter().map(|(_, r)| r));
+    w.requests
+        .iter()
+        .chain(mixes)
+        .map(|r| u64::from(r.agentic_iterations))
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// Values keyed by consecutive ids (attempts are dispatched in id order), held in a
 /// window from the oldest live id: O(1) insert and remove without a tree.
 #[derive(Debug)]
@@ -220,12 +236,17 @@ impl<'w> Engine<'w> {
     }
 
     fn run_to_end(mut self) -> Result<Run, EngineError> {
-        // The step bound: 64 per arrival plus 100 000. Arrivals are drawn as they come,
+        // The step bound: 64 per arrival (more for agentic ones) plus 100 000. Arrivals are drawn as they come,
         // so the total is known only once the stream ends; the arrivals drawn so far bound
         // it from below, and only when the steps pass that is the exact total counted.
         // The error therefore comes at the same step, with the same bound, as if the total
         // had been known from the start.
-        let bound = |arrivals: usize| 64 * arrivals as u64 + 100_000;
+        //
+        // An agentic request makes up to `agentic_iterations` upstream calls, each with its
+        // own attempts, so past 4 the steps per arrival grow with the largest count in the
+        // world (16 each); otherwise a long agentic workload reads as a livelock.
+        let per_arrival = (16 * iterations_max(self.world)).max(64);
+        let bound = |arrivals: usize| per_arrival * arrivals as u64 + 100_000;
         let sim_time_max =
             Instant::ZERO + self.world.duration + gatesim_core::Duration::from_secs(24 * 3600);
         let mut steps = 0u64;

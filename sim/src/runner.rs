@@ -32,6 +32,19 @@ impl Verdict {
     pub fn passed(&self) -> bool {
         self.violations.is_empty() && self.failed_expectations.is_empty()
     }
+    /// How many of the world's expectations were met. One expectation can fail in
+    /// several ways (outcome and served-by), each its own sentence, so the failed ones
+    /// are counted by their `expect[i]` index, never by sentences.
+    pub fn expectations_met(&self) -> usize {
+        let mut failed: Vec<&str> = self
+            .failed_expectations
+            .iter()
+            .filter_map(|e| e.split_once(':').map(|(index, _)| index))
+            .collect();
+        failed.dedup();
+        self.world.expect.len().saturating_sub(failed.len())
+    }
+
     /// The invariants that failed, deduplicated, in report order.
     pub fn failed_invariants(&self) -> Vec<&'static str> {
         let mut ids: Vec<&'static str> =

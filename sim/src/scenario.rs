@@ -131,6 +131,20 @@ pub fn parse(text: &str) -> Result<World, Vec<ScenarioError>> {
     }
 }
 
+/// `text` with every secret-looking run (`sk-…`, `AIza…`, ...) replaced by its redacted
+/// form, for messages that quote what a user typed.
+pub fn redact(text: &str) -> String {
+    text::redact(text)
+}
+
+/// Reads JSON text as scenario files are read: duplicate keys in one object are errors
+/// (for a policy file spliced into a scenario, so that nothing is silently shadowed).
+pub fn read_json(text: &str) -> Result<Value, ScenarioError> {
+    serde_json::from_str::<StrictValue>(text)
+        .map(|StrictValue(v)| v)
+        .map_err(|e| syntax_error(&e))
+}
+
 /// Reads and parses a scenario file. I/O failures are reported as one [`ScenarioError::Io`].
 pub fn load(path: &Path) -> Result<World, Vec<ScenarioError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {

@@ -1,13 +1,13 @@
 //! Printing verdicts: one scenario in detail, or a library as a table.
 
-use super::{load, replay_line};
+use super::{load, replay_line_with_policy};
 use crate::check::Invariant;
 use crate::runner::{judge, Judge, Verdict};
 use gatesim_core::Regression;
 use std::path::{Path, PathBuf};
 
 /// Prints one verdict: metrics, invariants, expectations, result and replay line.
-pub(super) fn verdict(path: &Path, v: &Verdict, knobs: &[Regression]) {
+pub(super) fn verdict(path: &Path, v: &Verdict, policy: Option<&Path>, knobs: &[Regression]) {
     let w = &v.world;
     println!();
     println!("== {} (seed {}): {}", w.id, v.seed, w.title);
@@ -38,10 +38,7 @@ pub(super) fn verdict(path: &Path, v: &Verdict, knobs: &[Regression]) {
     if v.failed_expectations.is_empty() {
         println!("-- expectations: {n}/{n} met");
     } else {
-        println!(
-            "-- expectations: {}/{n} met",
-            n - v.failed_expectations.len()
-        );
+        println!("-- expectations: {}/{n} met", v.expectations_met());
         for e in &v.failed_expectations {
             println!("   {e}");
         }
@@ -52,7 +49,10 @@ pub(super) fn verdict(path: &Path, v: &Verdict, knobs: &[Regression]) {
         v.trace_hash
     );
     if !v.passed() {
-        println!("replay: {}", replay_line(path, v.seed, knobs));
+        println!(
+            "replay: {}",
+            replay_line_with_policy(path, v.seed, policy, knobs)
+        );
     }
 }
 
@@ -80,7 +80,7 @@ pub(super) fn library(
             Err(e) => {
                 println!("{:<32} {seed:>6} engine error: {e}", world.id);
                 failed += 1;
-                replays.push(replay_line(f, seed, knobs));
+                replays.push(replay_line_with_policy(f, seed, policy, knobs));
                 continue;
             }
         };
@@ -90,7 +90,7 @@ pub(super) fn library(
             v.failed_invariants().join(",")
         };
         let n = world.expect.len();
-        let expect = format!("{}/{n}", n - v.failed_expectations.len());
+        let expect = format!("{}/{n}", v.expectations_met());
         println!(
             "{:<32} {seed:>6} {:>8} {:>8} {:>8}  {:<34} {:<7} {}",
             world.id,
@@ -111,7 +111,7 @@ pub(super) fn library(
             for x in v.violations.iter().take(3) {
                 println!("    {x}");
             }
-            replays.push(replay_line(f, seed, knobs));
+            replays.push(replay_line_with_policy(f, seed, policy, knobs));
         }
     }
     println!();

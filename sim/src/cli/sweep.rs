@@ -113,7 +113,10 @@ fn run_job(job: &Job<'_>) -> Vec<String> {
                 && job.seed == job.world.seed
             {
                 // Expectations pin one seed's story: they are judged on the scenario's own seed.
-                out.push(format!("{} expectations", v.failed_expectations.len()));
+                out.push(format!(
+                    "{} expectations",
+                    v.world.expect.len() - v.expectations_met()
+                ));
             }
             out
         }

@@ -374,11 +374,11 @@ pub(super) fn projects(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, cata
 fn latency_spec(latency: &RawLatency, path: &str, ctx: &mut Ctx, spec: &mut ProviderSpec) {
     if let Some(t) = &latency.p50 {
         let field = format!("{path}.latency.p50");
-        spec.latency_p50 = ctx.duration(&field, &t.0).unwrap_or(spec.latency_p50);
+        spec.latency_p50 = ctx.latency(&field, &t.0).unwrap_or(spec.latency_p50);
     }
     if let Some(t) = &latency.p99 {
         let field = format!("{path}.latency.p99");
-        spec.latency_p99 = ctx.duration(&field, &t.0).unwrap_or(spec.latency_p99);
+        spec.latency_p99 = ctx.latency(&field, &t.0).unwrap_or(spec.latency_p99);
     }
     if spec.latency_p99 < spec.latency_p50 {
         ctx.err(

@@ -10,6 +10,14 @@ use super::raw::{missing_field, Item, Seg};
 use super::text::{closest, known_list, parse_duration, quote};
 use super::ScenarioError;
 use gatesim_core::Duration;
+use std::collections::BTreeMap;
+
+/// Longest duration a scenario may state: 10 years. Sums of times and durations stay
+/// far from `u64` overflow, in milliseconds and in microseconds.
+pub(super) const DURATION_MAX_MS: u64 = 87_600 * 3_600_000;
+
+/// Longest latency (`latency.p50`, `latency.p99`, a spike's `extra`): 1 hour.
+pub(super) const LATENCY_MAX_MS: u64 = 3_600_000;
 
 /// Collected errors.
 #[derive(Debug, Default)]
@@ -49,10 +57,23 @@ impl Ctx {
         })
     }
 
-    /// Parses a duration field.
+    /// Parses a duration field, at most [`DURATION_MAX_MS`].
     pub(super) fn duration(&mut self, path: &str, text: &str) -> Option<Duration> {
+        self.bounded(path, text, DURATION_MAX_MS, "10 years (87600h)")
+    }
+
+    /// Parses a latency field (`latency.p50`, `extra`, ...), at most [`LATENCY_MAX_MS`].
+    pub(super) fn latency(&mut self, path: &str, text: &str) -> Option<Duration> {
+        self.bounded(path, text, LATENCY_MAX_MS, "1h")
+    }
+
+    fn bounded(&mut self, path: &str, text: &str, max_ms: u64, max: &str) -> Option<Duration> {
         match parse_duration(text) {
-            Ok(ms) => Some(Duration::from_ms(ms)),
+            Ok(ms) if ms <= max_ms => Some(Duration::from_ms(ms)),
+            Ok(_) => {
+                self.err(path, format!("{} is too long (at most {max})", quote(text)));
+                None
+            }
             Err(problem) => {
                 self.err(path, problem);
                 None
@@ -87,7 +108,37 @@ impl Ctx {
         if id.is_empty() {
             self.err(path, "empty (an id is a short label such as \"k0\")");
         } else if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            self.err(path, format!("{} contains whitespace", quote(id)));
+            self.err(
+                path,
+                format!("{} contains whitespace or a control character", quote(id)),
+            );
+        }
+    }
+
+    /// Checks a scenario id: also a file name (`shrink` writes `<id>-seed<N>-min.json`
+    /// beside the scenario), so only letters, digits, `-`, `_` and `.`, not first.
+    pub(super) fn file_id(&mut self, path: &str, id: &str) {
+        let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if id.is_empty() || !id.chars().all(safe) || id.starts_with('.') || id.len() > 100 {
+            self.err(
+                path,
+                format!(
+                    "{} is not a safe file name (letters, digits, '-', '_' and '.', \
+                     not first; at most 100 characters)",
+                    quote(id)
+                ),
+            );
+        }
+    }
+
+    /// Checks free text (a title, a model name): no control characters, which would
+    /// forge lines of the trace or reach the terminal as escapes.
+    pub(super) fn text(&mut self, path: &str, text: &str) {
+        if text.chars().any(char::is_control) {
+            self.err(
+                path,
+                format!("{} contains a control character", quote(text)),
+            );
         }
     }
 }
@@ -98,6 +149,8 @@ pub(super) struct Index {
     what: &'static str,
     names: Vec<String>,
     paths: Vec<String>,
+    /// Position of each name, so that checking n ids is not quadratic in n.
+    by_name: BTreeMap<String, u32>,
     /// False when some element could not be read at all.
     pub complete: bool,
 }
@@ -108,13 +161,14 @@ impl Index {
             what,
             names: Vec::new(),
             paths: Vec::new(),
+            by_name: BTreeMap::new(),
             complete: true,
         }
     }
 
     /// The index of a declared id.
     pub(super) fn position(&self, name: &str) -> Option<u32> {
-        self.names.iter().position(|n| n == name).map(|i| i as u32)
+        self.by_name.get(name).copied()
     }
 
     /// The declared ids.
@@ -136,6 +190,8 @@ impl Index {
             );
             return false;
         }
+        let position = u32::try_from(self.names.len()).expect("ids fit a u32 (files are < 4 GiB)");
+        self.by_name.insert(name.to_owned(), position);
         self.names.push(name.to_owned());
         self.paths.push(path.to_owned());
         true
@@ -230,6 +286,11 @@ fn join(base: &str, segs: &[Seg]) -> String {
     let mut out = base.to_owned();
     for seg in segs {
         match seg {
+            // A key that is not a plain name is quoted, so a message never carries a
+            // file's control characters (terminal escapes, forged lines) to the reader.
+            Seg::Key(k) if k.chars().any(char::is_control) => {
+                out.push_str(&format!("[{}]", quote(k)));
+            }
             Seg::Key(k) => {
                 if !out.is_empty() {
                     out.push('.');

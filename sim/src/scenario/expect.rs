@@ -4,9 +4,13 @@
 use super::ctx::{Ctx, Names};
 use super::faults::FAULT_KINDS;
 use super::raw::{Item, RawExpect, RawSwarm};
-use super::text::{known_list, quote};
+use super::text::{closest, known_list, quote};
+use crate::metrics::Summary;
 use crate::world::{CredentialState, Expectation, SwarmFault, Workload};
 use gatesim_core::{KeyId, Outcome};
+
+/// Most faults of one kind a swarm draws into one world (each is a fault to simulate).
+const SWARM_COUNT_MAX: u32 = 100;
 
 const OUTCOMES: [Outcome; 7] = [
     Outcome::Success,
@@ -186,6 +190,18 @@ fn metric_expectation(e: &RawExpect, path: &str, ctx: &mut Ctx) -> Option<Expect
             format!("{path}.metric"),
             "empty (a metric name of the run summary)",
         );
+    } else if !known_metric(name) {
+        let hint = closest(name, Summary::NAMES.iter().copied())
+            .map(|c| format!("did you mean {}? ", quote(c)))
+            .unwrap_or_default();
+        ctx.err(
+            format!("{path}.metric"),
+            format!(
+                "unknown metric {} ({hint}known: {})",
+                quote(name),
+                known_list(Summary::NAMES.iter().copied())
+            ),
+        );
     }
     match (e.min, e.max) {
         (None, None) => ctx.err(path, "checks nothing (give min, max or both)"),
@@ -199,6 +215,14 @@ fn metric_expectation(e: &RawExpect, path: &str, ctx: &mut Ctx) -> Option<Expect
         min: e.min,
         max: e.max,
     })
+}
+
+/// Whether `Summary::get` knows `name`: a fixed name, or `outcome_` and an outcome's.
+fn known_metric(name: &str) -> bool {
+    match name.strip_prefix("outcome_") {
+        Some(outcome) => OUTCOMES.iter().any(|o| o.name() == outcome),
+        None => Summary::NAMES.contains(&name) && !name.contains('<'),
+    }
 }
 
 /// Checks `swarm`: fault kinds with weights.
@@ -238,6 +262,11 @@ pub(super) fn swarm(item: &Item<RawSwarm>, ctx: &mut Ctx) -> Vec<SwarmFault> {
             ctx.err(
                 format!("{path}.count_max"),
                 "0 (at least 1; leave the kind out instead)",
+            );
+        } else if count_max > SWARM_COUNT_MAX {
+            ctx.err(
+                format!("{path}.count_max"),
+                format!("{count_max} is too many (at most {SWARM_COUNT_MAX})"),
             );
         }
         out.push(SwarmFault {

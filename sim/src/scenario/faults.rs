@@ -299,7 +299,7 @@ fn kind(f: &At<'_>, ctx: &mut Ctx) -> Option<FaultKind> {
             FaultKind::LatencySpike {
                 provider: provider?,
                 region,
-                extra: ctx.duration(&f.field("extra"), &extra.0)?,
+                extra: ctx.latency(&f.field("extra"), &extra.0)?,
             }
         }
         "stream_break" => stream_break(f, ctx)?,

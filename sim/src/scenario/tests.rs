@@ -514,4 +514,5 @@ fn compound_and_fractional_durations() {
     assert_eq!(parse_duration("1h"), Ok(3_600_000));
 }
 
+mod bad_input;
 mod library;

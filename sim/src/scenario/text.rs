@@ -14,7 +14,8 @@ const UNIT_ADVICE: &str = "use ms, s, m or h";
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let not_a_duration = || format!("{} is not a duration ({UNIT_ADVICE})", quote(text));
     if let Some(rest) = text.strip_prefix('-') {
-        return Err(if parse_duration(rest).is_ok() {
+        // One level only: a run of dashes must not recurse once per dash.
+        return Err(if !rest.starts_with('-') && parse_duration(rest).is_ok() {
             format!("{} is negative (a duration is zero or more)", quote(text))
         } else {
             not_a_duration()
@@ -125,10 +126,19 @@ pub(super) fn bp_fraction(bp: u32) -> f64 {
     f64::from(bp) / 10_000.0
 }
 
-/// `"text"` with JSON escaping, for messages.
+/// `"text"` with JSON escaping, for messages; a long text is cut after
+/// [`QUOTED_CHARS_MAX`] characters and says how long it was.
 pub(super) fn quote(text: &str) -> String {
+    let count = text.chars().count();
+    if count > QUOTED_CHARS_MAX {
+        let head: String = text.chars().take(QUOTED_CHARS_MAX).collect();
+        return format!("{}… ({count} characters)", quote(&head));
+    }
     serde_json::to_string(text).unwrap_or_else(|_| format!("\"{text}\""))
 }
+
+/// Most characters of a value a message quotes.
+const QUOTED_CHARS_MAX: usize = 80;
 
 /// A kind of real secret: its fixed prefix, how many body characters make it one, and
 /// whether the body is counted as one run or as its longest `-`/`_`-separated segment
@@ -140,6 +150,18 @@ struct SecretShape {
 }
 
 const SECRETS: &[SecretShape] = &[
+    // Anthropic API and admin keys: their body is short `-`/`_`-separated runs, so the
+    // versioned prefix is what marks them, and the whole body is counted.
+    SecretShape {
+        prefix: "sk-ant-api",
+        body_min: 40,
+        longest_segment: false,
+    },
+    SecretShape {
+        prefix: "sk-ant-admin",
+        body_min: 40,
+        longest_segment: false,
+    },
     // Anthropic: sk-ant-api03-<95 chars>.
     SecretShape {
         prefix: "sk-ant-",
@@ -382,7 +404,7 @@ mod tests {
         for (secret, shown) in [
             (openai.as_str(), "sk-…"),
             (project.as_str(), "sk-…"),
-            (anthropic.as_str(), "sk-ant-…"),
+            (anthropic.as_str(), "sk-ant-api…"),
             (google.as_str(), "AIza…"),
         ] {
             assert_eq!(find_secret(secret).as_deref(), Some(shown), "{secret}");

@@ -3,12 +3,17 @@
 use super::ctx::{Ctx, Names};
 use super::raw::{RawGenerator, RawScenario};
 use super::text::{format_duration, fraction_bp, known_list, quote};
+use crate::workload::ARRIVALS_MAX;
 use crate::world::{Arrivals, FaultPlan, Generator, RequestSpec, Workload};
 use gatesim_core::{Catalog, Duration, Instant, KeyId, ProjectId, RequestKind, Source};
 
 /// Requests one generator may produce at most (rate × span): a limit on everything, the
 /// same as the engine's arrivals limit per run.
-const GENERATED_MAX: u128 = 5_000_000;
+const GENERATED_MAX: u128 = ARRIVALS_MAX as u128;
+
+/// Upstream calls one agentic request makes at most: the engine's step budget grows
+/// with it, so it is bounded.
+const AGENTIC_ITERATIONS_MAX: u32 = 100;
 
 /// The request fields explicit requests and mix entries share.
 struct Shape<'a> {
@@ -88,6 +93,7 @@ pub(super) fn workload(
             }
         }
     }
+    arrivals_total(ctx, &out);
     let duration = duration(raw, ctx, &request_at, &generator_until, faults);
     (out, duration)
 }
@@ -163,6 +169,11 @@ fn spec(ctx: &mut Ctx, names: &Names, catalog: &Catalog, path: &str, s: &Shape<'
             format!("{path}.agentic_iterations"),
             "0 (at least 1 upstream call)",
         );
+    } else if iterations > AGENTIC_ITERATIONS_MAX {
+        ctx.err(
+            format!("{path}.agentic_iterations"),
+            format!("{iterations} is too many (at most {AGENTIC_ITERATIONS_MAX})"),
+        );
     }
     RequestSpec {
         at: Instant::ZERO,
@@ -179,6 +190,10 @@ fn spec(ctx: &mut Ctx, names: &Names, catalog: &Catalog, path: &str, s: &Shape<'
 /// A model as a client names it: canonical, alias, `provider/model`, or any name when
 /// some provider accepts any model.
 fn model(ctx: &mut Ctx, names: &Names, catalog: &Catalog, path: &str, name: &str) {
+    if name.chars().any(char::is_control) {
+        ctx.text(path, name);
+        return;
+    }
     if catalog.model_by_name(name).is_some() || !names.models.complete || !names.providers.complete
     {
         return;
@@ -309,6 +324,26 @@ fn rate_milli(
         }
     }
     rate_milli
+}
+
+/// The run stops drawing arrivals at [`ARRIVALS_MAX`]: a workload that asks for more is
+/// an error here, not a silently shorter run.
+fn arrivals_total(ctx: &mut Ctx, w: &Workload) {
+    let generated: u128 = w
+        .generators
+        .iter()
+        .map(|g| {
+            let span_ms = g.until.as_ms().saturating_sub(g.from.as_ms());
+            u128::from(g.rate_milli_per_s) * u128::from(span_ms) / 1_000_000
+        })
+        .sum();
+    let expected = generated + w.requests.len() as u128;
+    if expected > ARRIVALS_MAX as u128 {
+        ctx.err(
+            "workload",
+            format!("would make about {expected} requests in all (at most {ARRIVALS_MAX} per run)"),
+        );
+    }
 }
 
 /// `custom_model_fraction` in basis points; custom names need a provider that takes them.
