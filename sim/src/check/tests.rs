@@ -269,9 +269,9 @@ fn an_entry_evicted_at_the_cap_is_forgotten_by_the_checker() {
         "/../scenarios/swarm/standard.json"
     );
     let world = crate::scenario::load(std::path::Path::new(path)).expect("standard.json loads");
-    // 348 and 2317: a block evicted, then the credential sent; 1196 and 1693: an eviction
+    // 348, 2317 and 2944: a block evicted, then the credential sent; 1196 and 1693: an eviction
     // made while writing an answer's health, before the answer was counted.
-    for seed in [348, 1196, 1693, 2317] {
+    for seed in [348, 1196, 1693, 2317, 2944] {
         let verdict = judge(&world, seed, Judge { determinism: false }).expect("runs");
         let names: Vec<&str> = verdict
             .violations
