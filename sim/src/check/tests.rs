@@ -244,17 +244,9 @@ fn determinism_compares_whole_traces() {
 /// false alarm while the liveness oracle counted stream faults only for streamed requests.
 #[test]
 fn a_stream_broken_for_another_request_is_no_false_exhaustion() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/swarm/mixed.json");
-    let world = crate::scenario::load(std::path::Path::new(path)).expect("mixed.json loads");
     for seed in [587, 878] {
-        let how = Judge { determinism: false };
-        let verdict = judge(&world, seed, how).expect("runs");
-        let names: Vec<&str> = verdict
-            .violations
-            .iter()
-            .map(|v| v.invariant.name())
-            .collect();
-        assert!(names.is_empty(), "mixed seed {seed}: {names:?}");
+        let failed = swarm_failed_invariants("mixed", seed);
+        assert!(failed.is_empty(), "mixed seed {seed}: {failed:?}");
     }
 }
 
@@ -264,20 +256,22 @@ fn a_stream_broken_for_another_request_is_no_false_exhaustion() {
 /// broken suspension or cooldown.
 #[test]
 fn an_entry_evicted_at_the_cap_is_forgotten_by_the_checker() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scenarios/swarm/standard.json"
-    );
-    let world = crate::scenario::load(std::path::Path::new(path)).expect("standard.json loads");
     // 348, 2317 and 2944: a block evicted, then the credential sent; 1196 and 1693: an eviction
     // made while writing an answer's health, before the answer was counted.
     for seed in [348, 1196, 1693, 2317, 2944] {
-        let verdict = judge(&world, seed, Judge { determinism: false }).expect("runs");
-        let names: Vec<&str> = verdict
-            .violations
-            .iter()
-            .map(|v| v.invariant.name())
-            .collect();
-        assert!(names.is_empty(), "standard seed {seed}: {names:?}");
+        let failed = swarm_failed_invariants("standard", seed);
+        assert!(failed.is_empty(), "standard seed {seed}: {failed:?}");
     }
+}
+
+/// The invariants the shipped swarm world `id` fails at `seed` (no determinism rerun).
+fn swarm_failed_invariants(id: &str, seed: u64) -> Vec<&'static str> {
+    let path = format!(
+        "{}/../scenarios/swarm/{id}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let world = crate::scenario::load(std::path::Path::new(&path))
+        .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+    let verdict = judge(&world, seed, Judge { determinism: false }).expect("runs");
+    verdict.failed_invariants()
 }
