@@ -1,6 +1,7 @@
 //! A builder for worlds in code: tests, benchmarks and property strategies use it where a
 //! scenario file would be noise.
 
+use crate::contract::Contract;
 use crate::world::{Fault, FaultKind, ProviderSpec, RequestSpec, Style, World};
 use gatesim_core::{
     Catalog, Credential, Duration, Instant, KeyId, Mapping, Mode, Model, ModelId, Policy, Project,
@@ -29,6 +30,7 @@ impl WorldBuilder {
                 },
                 providers: Vec::new(),
                 policy: Policy::reference(),
+                contract: Contract::reference(),
                 faults: Default::default(),
                 workload: Default::default(),
                 expect: Vec::new(),
@@ -148,9 +150,15 @@ impl WorldBuilder {
             .expect("pushed above")
     }
 
-    /// The policy, for tweaking.
+    /// The policy, for tweaking. The contract stays the reference's: a tuned policy that
+    /// should also be judged by its own promises says so with [`Self::contract`].
     pub fn policy(&mut self) -> &mut Policy {
         &mut self.world.policy
+    }
+
+    /// The contract the checker holds the gateway to, for tweaking.
+    pub fn contract(&mut self) -> &mut Contract {
+        &mut self.world.contract
     }
 
     /// The world under construction, for anything else.
@@ -221,6 +229,7 @@ pub fn standard_swarm(rate_per_s: u64, duration_s: u64) -> World {
         })
         .collect();
     w.policy.scopes_max = 256;
+    w.contract.scopes_max = 256;
     b.build()
 }
 

@@ -32,9 +32,9 @@ mod report;
 mod uptime;
 mod walk;
 
+use crate::contract::Terms;
 use crate::engine::Run;
 use crate::trace::Record;
-use crate::world::World;
 use gatesim_core::{
     AttemptId, Block, Event, Instant, ProviderId, RegionId, RequestId, RequestKind, Scope,
 };
@@ -45,8 +45,9 @@ pub use records::check_determinism;
 pub use report::{Invariant, Violation};
 
 /// Checks every invariant (but `deterministic`, which needs two runs: see
-/// [`check_determinism`]) on a finished run.
-pub fn check(world: &World, run: &Run) -> Vec<Violation> {
+/// [`check_determinism`]) on a finished run, by the world's [`Terms`]: its contract, fault
+/// plan and providers, never the policy the gateway ran with.
+pub fn check(world: Terms<'_>, run: &Run) -> Vec<Violation> {
     let mut pass = Pass {
         world,
         ledger: Ledger::new(world),
@@ -67,7 +68,7 @@ pub fn check(world: &World, run: &Run) -> Vec<Violation> {
 /// What a family sees while judging one record: the world, the record's time, the ledger
 /// as it stood before the record, and the report.
 struct Ctx<'a, 'w> {
-    world: &'w World,
+    world: Terms<'w>,
     now: Instant,
     ledger: &'a Ledger<'w>,
     out: &'a mut Report,
@@ -131,7 +132,7 @@ fn cooldown_end(block: Block) -> Option<Instant> {
 
 /// The pass: the world, what it accumulated, what it found.
 struct Pass<'w> {
-    world: &'w World,
+    world: Terms<'w>,
     ledger: Ledger<'w>,
     report: Report,
     /// Evictions that follow the current answer and were applied before it.
@@ -242,7 +243,7 @@ impl<'w> Pass<'w> {
                 block,
             } => {
                 let mut cx = self.cx(now);
-                liveness::skipped(&mut cx, *request, *credential, *block);
+                liveness::skipped(&mut cx, *request, *credential, *scope, *region, *block);
                 credential::skipped(&mut cx, *request, *credential, *scope, *region, *block);
             }
             // The checker classifies answers itself, from ground truth.

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod build;
 pub mod check;
 pub mod cli;
+pub mod contract;
 pub mod engine;
 pub mod matrix;
 pub mod metrics;

@@ -71,7 +71,7 @@ impl Default for Judge {
 pub fn judge(world: &World, seed: u64, how: Judge) -> Result<Verdict, EngineError> {
     let world = swarm::resolve(world, seed);
     let run = engine::run(&world, RunOptions { seed, record: true })?;
-    let mut violations = check::check(&world, &run);
+    let mut violations = check::check(world.terms(), &run);
     if how.determinism {
         let again = engine::run(&world, RunOptions { seed, record: true })?;
         violations.extend(check::check_determinism(&run, &again));

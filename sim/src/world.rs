@@ -1,6 +1,7 @@
 //! A validated simulation world: the gateway's catalog and policy, the fault plan, the
 //! workload and the scenario's own expectations.
 
+use crate::contract::Contract;
 use gatesim_core::{
     Catalog, Duration, Instant, KeyId, Outcome, Policy, ProjectId, ProviderId, RegionId,
     RequestKind,
@@ -23,8 +24,10 @@ pub struct World {
     pub catalog: Catalog,
     /// Per provider: latency and error-wording style (indexed by `ProviderId`).
     pub providers: Vec<ProviderSpec>,
-    /// The gateway's policy (regression knobs included).
+    /// The gateway's policy (regression knobs included): how gatesim's core is set.
     pub policy: Policy,
+    /// What the gateway promises: the checker judges by this, never by `policy`.
+    pub contract: Contract,
     /// What goes wrong.
     pub faults: FaultPlan,
     /// What traffic runs.

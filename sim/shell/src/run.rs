@@ -137,7 +137,7 @@ pub fn judge(
 ) -> Result<ShellVerdict, ShellError> {
     let world = swarm::resolve(world, options.seed);
     let ShellRun { run, stats } = run(&world, options)?;
-    let mut violations = check::check(&world, &run);
+    let mut violations = check::check(world.terms(), &run);
     if how.determinism {
         let again = self::run(&world, options)?;
         violations.extend(check::check_determinism(&run, &again.run));

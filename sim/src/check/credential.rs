@@ -72,8 +72,9 @@ pub(super) fn skipped(
         return;
     };
     let model = &cx.ledger.model;
+    // A block that ended is `recovers-after-cooldown`'s: here, one nothing justified.
     if until > cx.now
-        && model.cooling_until(credential, scope, region) <= cx.now
+        && model.block_end(credential, scope, region).is_none()
         && !model.blacklisted(credential)
     {
         let detail = format!(

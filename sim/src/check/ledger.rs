@@ -6,9 +6,9 @@
 //! judges anything.
 
 use super::model::Model;
+use crate::contract::Terms;
 use crate::provider::Cause;
 use crate::trace::Arrival;
-use crate::world::World;
 use gatesim_core::{Attempt, AttemptId, Instant, KeyId, ProviderId, RegionId, RequestId, Scope};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,7 +62,7 @@ pub(super) struct Ledger<'w> {
 }
 
 impl<'w> Ledger<'w> {
-    pub(super) fn new(world: &'w World) -> Ledger<'w> {
+    pub(super) fn new(world: Terms<'w>) -> Ledger<'w> {
         Ledger {
             model: Model::new(world),
             requests: BTreeMap::new(),

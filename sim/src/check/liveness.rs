@@ -12,6 +12,7 @@ use crate::trace::Arrival;
 use crate::world::FaultKind;
 use gatesim_core::{
     Block, ClientResponse, Duration, KeyId, Outcome, ProviderId, RegionId, RequestId, RequestKind,
+    Scope,
 };
 use std::collections::BTreeSet;
 
@@ -50,11 +51,11 @@ pub(super) fn surely_good(cx: &Ctx<'_, '_>, a: &Arrival) -> Option<String> {
         })
         .map(|p| (p.provider, p.region))
         .collect();
-    if reachable.len() > world.policy.attempts_max as usize {
+    if reachable.len() > world.contract.attempts_max as usize {
         return None;
     }
     let count_tokens = a.kind == RequestKind::CountTokens;
-    let timeout = world.policy.attempt_timeout;
+    let timeout = world.contract.attempt_timeout;
     pairs
         .iter()
         .find(|p| {
@@ -64,15 +65,45 @@ pub(super) fn surely_good(cx: &Ctx<'_, '_>, a: &Arrival) -> Option<String> {
         .map(|p| format!("{} {}", cx.key(p.sent), cx.provider(p.provider)))
 }
 
-/// The gateway passed a credential over for a cooldown: that cooldown has not ended.
-pub(super) fn skipped(cx: &mut Ctx<'_, '_>, request: RequestId, credential: KeyId, block: Block) {
+/// The gateway passed a credential over for a cooldown: that cooldown has not ended,
+/// neither by the gateway's own word nor by the provider's answers and the contract.
+pub(super) fn skipped(
+    cx: &mut Ctx<'_, '_>,
+    request: RequestId,
+    credential: KeyId,
+    scope: Scope,
+    region: RegionId,
+    block: Block,
+) {
     let Some(until) = cooldown_end(block) else {
         return;
     };
+    let name = cx.key(credential);
     if until <= cx.now {
         let detail = format!(
-            "{} passed over as {} although that ended at {until}",
-            cx.key(credential),
+            "{name} passed over as {} although that ended at {until}",
+            block.name()
+        );
+        cx.fail(
+            Invariant::RecoversAfterCooldown,
+            Some(request),
+            None,
+            detail,
+        );
+        return;
+    }
+    let model = &cx.ledger.model;
+    if model.blacklisted(credential) {
+        return;
+    }
+    let grace = cx.world.contract.recovery_within;
+    let Some(end) = model.block_end(credential, scope, region) else {
+        return;
+    };
+    if end + grace < cx.now {
+        let detail = format!(
+            "{name} passed over as {} until {until}, but by the provider's answers and the \
+             contract its cooldown ended at {end}",
             block.name()
         );
         cx.fail(
@@ -134,8 +165,15 @@ fn exhausted(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, response: &C
         let detail = format!("exhaustion answered {} retry-after {:?}, soonest cooldown ends at {end} (expected 429 retry-after {expected}s)", response.status, response.retry_after_s);
         cx.fail(Invariant::ExhaustionTyped, r, None, detail);
     }
-    let wait_max = cx.world.policy.wait_max;
-    if cooling && !open.waited && arrival.byok.is_none() && end.saturating_since(t) <= wait_max {
+    let wait_max = cx.world.contract.wait_max;
+    // A contract of no wait rounds promises no waiting at all.
+    let may_wait = cx.world.contract.wait_rounds_max > 0;
+    if cooling
+        && may_wait
+        && !open.waited
+        && arrival.byok.is_none()
+        && end.saturating_since(t) <= wait_max
+    {
         let detail = format!("failed although every candidate was cooling and the soonest ends at {end}, within the max wait of {wait_max}");
         cx.fail(Invariant::WaitsForCooldown, r, None, detail);
     }

@@ -4,8 +4,9 @@
 //! Deliberately naive and written independently of the core: it states what the
 //! specification says, not how the gateway does it.
 
+use crate::contract::Terms;
 use crate::provider::Cause;
-use crate::world::{FaultKind, World};
+use crate::world::FaultKind;
 use gatesim_core::History;
 use gatesim_core::{Attempt, Duration, Instant, KeyId, Mode, ProviderId, RegionId, Scope, Source};
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,7 +23,7 @@ pub(super) struct Pair {
 }
 
 pub(super) struct Model<'w> {
-    world: &'w World,
+    world: Terms<'w>,
     blacklist: BTreeSet<KeyId>,
     cooling: BTreeMap<(KeyId, Scope), Instant>,
     /// Consecutive errors are per (credential, model, region).
@@ -40,7 +41,7 @@ struct Route {
 }
 
 impl<'w> Model<'w> {
-    pub(super) fn new(world: &'w World) -> Model<'w> {
+    pub(super) fn new(world: Terms<'w>) -> Model<'w> {
         Model {
             world,
             blacklist: BTreeSet::new(),
@@ -190,6 +191,15 @@ impl<'w> Model<'w> {
         c.max(u)
     }
 
+    /// The end of the latest rate-limit cooldown of (key, model) or consecutive-error
+    /// period of (key, model, region) the provider's answers justified, ended or not;
+    /// `None` when no answer ever justified one.
+    pub(super) fn block_end(&self, key: KeyId, scope: Scope, region: RegionId) -> Option<Instant> {
+        let c = self.cooling.get(&(key, scope)).copied();
+        let u = self.unhealthy.get(&(key, scope, region)).copied();
+        c.max(u)
+    }
+
     /// Drops every block of `key` the gateway keeps under `scope`: cooldowns and
     /// suspensions under the scope itself, consecutive errors under its regional scope.
     pub(super) fn forget(&mut self, key: KeyId, scope: Scope) {
@@ -252,7 +262,7 @@ impl<'w> Model<'w> {
             // A user's own key is outside pool health: never marked.
             return;
         }
-        let policy = &self.world.policy;
+        let promise = self.world.contract;
         let key = (a.credential, a.scope);
         let regional = (a.credential, a.scope, a.region);
         // Every cause by name, so a new one must be placed here; the arms agree with the
@@ -264,8 +274,8 @@ impl<'w> Model<'w> {
             }
             Cause::RateLimited { hint } => {
                 let d = hint
-                    .unwrap_or(policy.retry_after_default)
-                    .min(policy.retry_after_cap);
+                    .unwrap_or(promise.retry_after_default)
+                    .min(promise.retry_after_cap);
                 let end = self.cooling.entry(key).or_default();
                 *end = (*end).max(t + d);
             }
@@ -274,7 +284,7 @@ impl<'w> Model<'w> {
                     .suspended
                     .entry((a.credential, Scope::of(&a.upstream)))
                     .or_default();
-                *end = (*end).max(t + policy.suspension_for);
+                *end = (*end).max(t + promise.suspension_for);
             }
             Cause::ServerError
             | Cause::OutageConnect
@@ -285,13 +295,13 @@ impl<'w> Model<'w> {
                 debug_assert!(cause.is_transient(), "{cause} counts as a transient error");
                 let n = self.errors.entry(regional).or_default();
                 *n += 1;
-                if *n >= policy.errors_consecutive_max {
+                if *n >= promise.errors_consecutive_max {
                     *n = 0;
                     let end = self.unhealthy.entry(regional).or_default();
-                    *end = (*end).max(t + policy.unhealthy_for);
+                    *end = (*end).max(t + promise.unhealthy_for);
                 }
                 // A full run of consecutive errors marks the path and starts the count again.
-                debug_assert!(*n < policy.errors_consecutive_max.max(1));
+                debug_assert!(*n < promise.errors_consecutive_max.max(1));
             }
             Cause::Ok if !count_tokens => {
                 self.errors.remove(&regional);
@@ -306,7 +316,7 @@ impl<'w> Model<'w> {
     }
 
     pub(super) fn record_uptime(&mut self, a: &Attempt, ok: bool, t: Instant) {
-        let p = &self.world.policy;
+        let p = self.world.contract;
         self.mapping
             .entry((a.provider, a.region, a.scope))
             .or_default()
@@ -317,7 +327,9 @@ impl<'w> Model<'w> {
         let bp = self
             .mapping
             .get(&(pair.provider, pair.region, pair.scope))
-            .map_or(10_000, |h| h.uptime_bp(t, self.world.policy.history_window));
+            .map_or(10_000, |h| {
+                h.uptime_bp(t, self.world.contract.history_window)
+            });
         debug_assert!(bp <= 10_000, "uptime {bp} bp is a share");
         bp
     }

@@ -92,7 +92,7 @@ pub(super) fn responded(
 
 /// The gateway tracks `entries` health entries.
 pub(super) fn tracked(cx: &mut Ctx<'_, '_>, entries: usize) {
-    let cap = cx.world.policy.scopes_max as usize;
+    let cap = cx.world.contract.scopes_max as usize;
     if entries > cap {
         let detail = format!("{entries} health entries tracked, over the cap of {cap}");
         cx.fail(Invariant::BoundedState, None, None, detail);
@@ -102,7 +102,7 @@ pub(super) fn tracked(cx: &mut Ctx<'_, '_>, entries: usize) {
 /// The most entries the gateway reports having tracked stays within the cap (reported
 /// only when no single count in the trace was over it already).
 pub(super) fn final_state(cx: &mut Ctx<'_, '_>, state: &FinalState) {
-    let cap = cx.world.policy.scopes_max;
+    let cap = cx.world.contract.scopes_max;
     if state.tracked_entries_max > cap as usize && !cx.broken(Invariant::BoundedState) {
         let detail = format!(
             "up to {} health entries tracked, cap {cap}",

@@ -178,7 +178,10 @@ fn hand_made_trace_resending_a_dead_key_is_reported() {
         },
     )
     .expect("run");
-    assert!(check(&world, &run).is_empty(), "reference trace is clean");
+    assert!(
+        check(world.terms(), &run).is_empty(),
+        "reference trace is clean"
+    );
     let dead = run
         .trace
         .entries
@@ -196,7 +199,7 @@ fn hand_made_trace_resending_a_dead_key_is_reported() {
     let end = run.trace.entries.last().map(|e| e.at).unwrap_or_default();
     run.trace
         .push(end, crate::trace::Record::Dispatched(resent));
-    let v = check(&world, &run);
+    let v = check(world.terms(), &run);
     assert!(
         v.iter()
             .any(|x| x.invariant == Invariant::AuthBlacklistGlobal

@@ -53,7 +53,7 @@ pub(super) fn dispatched(cx: &mut Ctx<'_, '_>, a: &Attempt, open: &Open) {
     let here = open.places.get(&a.iteration);
     let used = here.map_or(0, BTreeSet::len)
         + usize::from(!here.is_some_and(|p| p.contains(&(a.provider, a.region))));
-    let budget = cx.world.policy.attempts_max;
+    let budget = cx.world.contract.attempts_max;
     if used > budget as usize {
         let detail = format!(
             "{used} providers×regions tried in iteration {}, budget {budget}",
@@ -182,7 +182,7 @@ fn hybrid_preference(cx: &mut Ctx<'_, '_>, a: &Attempt, open: &Open, source: Sou
     let (model, world, t) = (&cx.ledger.model, cx.world, cx.now);
     let places = open.places.get(&a.iteration);
     let opened = |p: &Pair| places.is_some_and(|s| s.contains(&(p.provider, p.region)));
-    let budget_spent = places.map_or(0, BTreeSet::len) >= world.policy.attempts_max as usize;
+    let budget_spent = places.map_or(0, BTreeSet::len) >= world.contract.attempts_max as usize;
     let count_tokens = open.arrival.kind == RequestKind::CountTokens;
     let available: Vec<Pair> = model
         .pairs(&open.arrival.model, Mode::Hybrid, None)
@@ -195,7 +195,7 @@ fn hybrid_preference(cx: &mut Ctx<'_, '_>, a: &Attempt, open: &Open, source: Sou
                 && (!budget_spent || opened(p))
         })
         .collect();
-    let bar = world.policy.uptime_bar_bp;
+    let bar = world.contract.uptime_bar_bp;
     let above = |p: &Pair| model.mapping_uptime_bp(p, t) >= bar;
     let any_above = available.iter().any(above) || above(sent);
     let org_here = |p: &&Pair| {

@@ -1,8 +1,10 @@
-//! `policy`: the preset, per-field overrides of `gatesim_core::Policy`, and regression knobs.
+//! `policy`: the preset, per-field overrides of `gatesim_core::Policy`, and regression knobs;
+//! and `contract`, the promises of the same names.
 
 use super::ctx::Ctx;
 use super::raw::{DurText, RawOverrides, RawPolicy};
 use super::text::{closest, known_list, quote};
+use crate::contract::Contract;
 use gatesim_core::{Duration, Policy, Regression, Regressions};
 
 /// The policy presets: only the reference policy so far.
@@ -21,14 +23,35 @@ pub(super) fn policy(raw: &RawPolicy, ctx: &mut Ctx) -> Policy {
     }
     let mut policy = Policy::reference();
     if let Some(o) = &raw.overrides {
-        overrides(o, ctx, &mut policy);
+        overrides(o, "policy.overrides", ctx, &mut policy);
+        if o.recovery_within.is_some() {
+            ctx.err(
+                "policy.overrides.recovery_within",
+                "a promise, not a setting of the policy: write it in \"contract\"",
+            );
+        }
     }
     policy.regressions = regressions(&raw.regressions, ctx);
     policy
 }
 
-/// Applies `policy.overrides`: durations as strings, counts as integers, with their ranges.
-fn overrides(o: &RawOverrides, ctx: &mut Ctx, p: &mut Policy) {
+/// Checks `contract`: the promises of the same names as the policy's tunables, each
+/// within the same range, and `recovery_within`.
+pub(super) fn contract(raw: &RawOverrides, ctx: &mut Ctx) -> Contract {
+    let mut promised = Policy::reference();
+    overrides(raw, "contract", ctx, &mut promised);
+    let mut contract = Contract::kept_by(&promised);
+    if let Some(t) = &raw.recovery_within {
+        if let Some(d) = ctx.duration("contract.recovery_within", &t.0) {
+            contract.recovery_within = d;
+        }
+    }
+    contract
+}
+
+/// Applies `policy.overrides` or `contract` (`section`): durations as strings, counts as
+/// integers, with their ranges.
+fn overrides(o: &RawOverrides, section: &str, ctx: &mut Ctx, p: &mut Policy) {
     // (field, text, slot, must be positive)
     let durations: [(&str, &Option<DurText>, &mut Duration, bool); 7] = [
         (
@@ -71,7 +94,7 @@ fn overrides(o: &RawOverrides, ctx: &mut Ctx, p: &mut Policy) {
     ];
     for (name, text, slot, positive) in durations {
         let Some(t) = text else { continue };
-        let path = format!("policy.overrides.{name}");
+        let path = format!("{section}.{name}");
         if let Some(d) = ctx.duration(&path, &t.0) {
             if positive && d == Duration::ZERO {
                 ctx.err(path, "must be more than 0s");
@@ -79,11 +102,11 @@ fn overrides(o: &RawOverrides, ctx: &mut Ctx, p: &mut Policy) {
             *slot = d;
         }
     }
-    count_overrides(o, ctx, p);
+    count_overrides(o, section, ctx, p);
 }
 
-/// The count fields of `policy.overrides`, each within its range.
-fn count_overrides(o: &RawOverrides, ctx: &mut Ctx, p: &mut Policy) {
+/// The count fields of `policy.overrides` or `contract`, each within its range.
+fn count_overrides(o: &RawOverrides, section: &str, ctx: &mut Ctx, p: &mut Policy) {
     // (field, value, slot, min, max)
     let counts: [(&str, Option<u32>, &mut u32, u32, u32); 6] = [
         (
@@ -127,7 +150,7 @@ fn count_overrides(o: &RawOverrides, ctx: &mut Ctx, p: &mut Policy) {
         let Some(v) = value else { continue };
         if v < min || v > max {
             ctx.err(
-                format!("policy.overrides.{name}"),
+                format!("{section}.{name}"),
                 format!("{v} is out of range ({min} to {max})"),
             );
         }

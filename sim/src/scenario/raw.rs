@@ -56,6 +56,9 @@ pub(super) struct RawScenario {
     /// Policy.
     #[serde(default)]
     pub policy: Option<Item<RawPolicy>>,
+    /// The promises the gateway is held to.
+    #[serde(default)]
+    pub contract: Option<Item<RawOverrides>>,
     /// Faults.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Item<RawFault>>,
@@ -178,11 +181,13 @@ pub(super) struct RawPolicy {
     pub regressions: Vec<String>,
 }
 
-/// `policy.overrides`: one optional field per tunable of `gatesim_core::Policy`.
+/// `policy.overrides` and `contract`: one optional field per tunable of
+/// `gatesim_core::Policy`, the promise of the same name in `contract`, and
+/// `recovery_within`, which only `contract` takes (a promise with no setting).
 #[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(missing_docs)] // each field is documented on `gatesim_core::Policy`
+#[allow(missing_docs)] // each field is documented on `gatesim_core::Policy` and `Contract`
 pub(super) struct RawOverrides {
     #[serde(default)]
     pub retry_after_default: Option<DurText>,
@@ -210,6 +215,8 @@ pub(super) struct RawOverrides {
     pub scopes_max: Option<u32>,
     #[serde(default)]
     pub attempt_timeout: Option<DurText>,
+    #[serde(default)]
+    pub recovery_within: Option<DurText>,
 }
 
 /// `faults[i]`: one flat object; which fields a kind takes is checked in `validate`, so a

@@ -1,5 +1,5 @@
 //! From the raw file to a `World`: the conductor that runs each section's checks in
-//! order (header, catalog, policy, faults, workload, expectations) and assembles the world.
+//! order (header, catalog, policy, contract, faults, workload, expectations) and assembles the world.
 //!
 //! Entities with a problem are still built (with placeholder values) so that later
 //! sections are checked too; the world is discarded when any error was found. The
@@ -39,6 +39,10 @@ pub(super) fn build(raw: &RawScenario, ctx: &mut Ctx) -> World {
         Some(item) => ctx.item("policy", item).map(|p| policy::policy(p, ctx)),
         None => None,
     };
+    let contract = match &raw.contract {
+        Some(item) => ctx.item("contract", item).map(|c| policy::contract(c, ctx)),
+        None => None,
+    };
     let faults = faults::faults(&raw.faults, ctx, &names, &catalog);
     let (workload, duration) = workload::workload(raw, ctx, &names, &catalog, &faults);
     let expect = expect::expect(&raw.expect, ctx, &names, &workload);
@@ -55,6 +59,7 @@ pub(super) fn build(raw: &RawScenario, ctx: &mut Ctx) -> World {
         catalog,
         providers,
         policy: policy.unwrap_or_else(Policy::reference),
+        contract: contract.unwrap_or_default(),
         faults,
         workload,
         expect,

@@ -8,12 +8,14 @@ use super::raw::{
 };
 use super::text::{bp_fraction, format_duration};
 use super::{EPOCH_UNIX_S_DEFAULT, VERSION};
+use crate::contract::Contract;
 use crate::world::{
     Arrivals, CredentialState, Expectation, Fault, FaultKind, Generator, OutageMode, ProviderSpec,
     RequestSpec, RetryStyle, World,
 };
 use gatesim_core::{
-    Catalog, Duration, Instant, KeyId, Policy, ProjectId, ProviderId, RegionId, RequestKind,
+    Catalog, Duration, Instant, KeyId, Policy, ProjectId, ProviderId, RegionId, Regressions,
+    RequestKind,
 };
 
 /// Writes `world` as a version-1 scenario file (pretty JSON with a final newline).
@@ -54,6 +56,7 @@ fn scenario(w: &World) -> RawScenario {
             mode: p.mode.name().to_owned(),
         }),
         policy: Some(Item::ok(policy(&w.policy))),
+        contract: contract(&w.contract).map(Item::ok),
         faults: items(&w.faults.faults, |f| fault(c, f)),
         workload: Some(Item::ok(RawWorkload {
             requests: items(&w.workload.requests, |r| request(c, r)),
@@ -170,6 +173,56 @@ fn credential(c: &Catalog, k: &gatesim_core::Credential) -> RawCredential {
 }
 
 fn policy(p: &Policy) -> RawPolicy {
+    let overrides = tunables(p);
+    RawPolicy {
+        preset: Some("reference".to_owned()),
+        overrides: (overrides != RawOverrides::default()).then_some(overrides),
+        regressions: p.regressions.iter().map(|k| k.name().to_owned()).collect(),
+    }
+}
+
+/// The `contract` section, when it promises anything but the reference.
+fn contract(c: &Contract) -> Option<RawOverrides> {
+    // Destructured without `..` so a new promise fails to compile here until written.
+    let &Contract {
+        retry_after_cap,
+        retry_after_default,
+        errors_consecutive_max,
+        unhealthy_for,
+        suspension_for,
+        attempts_max,
+        wait_max,
+        wait_rounds_max,
+        history_window,
+        history_entries_max,
+        uptime_bar_bp,
+        scopes_max,
+        attempt_timeout,
+        recovery_within,
+    } = c;
+    let promised = Policy {
+        retry_after_default,
+        retry_after_cap,
+        errors_consecutive_max,
+        unhealthy_for,
+        suspension_for,
+        attempts_max,
+        wait_max,
+        wait_rounds_max,
+        history_window,
+        history_entries_max,
+        uptime_bar_bp,
+        scopes_max,
+        attempt_timeout,
+        regressions: Regressions::NONE,
+    };
+    let mut raw = tunables(&promised);
+    raw.recovery_within = (recovery_within != Duration::ZERO).then(|| dur(recovery_within));
+    (raw != RawOverrides::default()).then_some(raw)
+}
+
+/// The tunables of `p` that differ from the reference policy's.
+fn tunables(p: &Policy) -> RawOverrides {
     let r = Policy::reference();
     // Destructured without `..` so a new Policy field fails to compile here until written.
     let Policy {
@@ -186,11 +239,11 @@ fn policy(p: &Policy) -> RawPolicy {
         uptime_bar_bp,
         scopes_max,
         attempt_timeout,
-        regressions,
+        regressions: _,
     } = p;
     let d = |v: &Duration, base: Duration| (*v != base).then(|| dur(*v));
     let n = |v: &u32, base: u32| (*v != base).then_some(*v);
-    let overrides = RawOverrides {
+    RawOverrides {
         retry_after_default: d(retry_after_default, r.retry_after_default),
         retry_after_cap: d(retry_after_cap, r.retry_after_cap),
         errors_consecutive_max: n(errors_consecutive_max, r.errors_consecutive_max),
@@ -204,11 +257,7 @@ fn policy(p: &Policy) -> RawPolicy {
         uptime_bar_bp: n(uptime_bar_bp, r.uptime_bar_bp),
         scopes_max: n(scopes_max, r.scopes_max),
         attempt_timeout: d(attempt_timeout, r.attempt_timeout),
-    };
-    RawPolicy {
-        preset: Some("reference".to_owned()),
-        overrides: (overrides != RawOverrides::default()).then_some(overrides),
-        regressions: regressions.iter().map(|k| k.name().to_owned()).collect(),
+        recovery_within: None,
     }
 }
 

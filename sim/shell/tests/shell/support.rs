@@ -45,7 +45,7 @@ pub(crate) fn judge(world: &World, options: &ShellOptions) -> (ShellRun, Vec<Str
             report(world, options, &format!("the run failed: {e}"))
         ),
     };
-    let mut problems: Vec<String> = check::check(world, &shell.run)
+    let mut problems: Vec<String> = check::check(world.terms(), &shell.run)
         .iter()
         .map(Violation::to_string)
         .collect();
@@ -76,7 +76,7 @@ pub(crate) fn run_clean(world: &World, options: &ShellOptions) -> ShellRun {
 
 /// The invariant ids `check` reports for a run.
 pub(crate) fn broken_invariants(world: &World, shell: &ShellRun) -> BTreeSet<&'static str> {
-    check::check(world, &shell.run)
+    check::check(world.terms(), &shell.run)
         .iter()
         .map(|v| v.invariant.name())
         .collect()

@@ -51,7 +51,9 @@ pub(crate) fn two_regions(id: &str) -> TwoRegions {
         latency_p50: Duration::from_ms(500),
         latency_p99: Duration::from_ms(2000),
     };
+    // The gateway gives up on an attempt after 10 s, and promises as much.
     b.policy().attempt_timeout = Duration::from_secs(10);
+    b.contract().attempt_timeout = Duration::from_secs(10);
     TwoRegions {
         builder: b,
         openai,
