@@ -117,7 +117,7 @@ fn classify_http(answer: &HttpAnswer, policy: &Policy, epoch_unix_s: u64, now: I
         };
     }
     if status == 429 {
-        let retry_after = parse_retry_after(answer, epoch_unix_s, now, policy.retry_after_cap);
+        let retry_after = parse_retry_after(answer, epoch_unix_s, now, policy.hint_cap());
         return Class::RateLimited { retry_after };
     }
     if status == 401 || status == 403 {

@@ -71,6 +71,16 @@ impl Policy {
     pub fn has(&self, knob: Regression) -> bool {
         self.regressions.contains(knob)
     }
+
+    /// The longest cooldown a Retry-After hint may impose: `retry_after_cap`, unless
+    /// `UncappedRetryAfter` is on.
+    pub fn hint_cap(&self) -> Duration {
+        if self.has(Regression::UncappedRetryAfter) {
+            Duration(u64::MAX)
+        } else {
+            self.retry_after_cap
+        }
+    }
 }
 
 macro_rules! regressions {
@@ -172,6 +182,10 @@ regressions! {
     HintFromFirstKey = "credential-hint-actual",
     /// A stream that broke after its first byte is retried on another key.
     FailoverMidStream = "mid-stream-no-failover",
+    /// A Retry-After hint is honoured however long it is: no cap.
+    UncappedRetryAfter = "retry-after-cap",
+    /// A cooldown in force is kept when a later 429 asks for longer.
+    FirstWriterCooldown = "recool-keeps-longer",
 }
 
 impl Regression {

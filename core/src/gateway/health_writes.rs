@@ -164,18 +164,22 @@ impl Writer<'_> {
     }
 
     /// Rate-limited: the key cools down for the (capped) hint, never shortening a
-    /// cooldown already running unless `LastWriterCooldown` is on.
+    /// cooldown already running unless `LastWriterCooldown` is on, and extending it to a
+    /// longer hint unless `FirstWriterCooldown` is on.
     fn rate_limited(&mut self, retry_after: Option<Duration>) {
         let (policy, now, scope) = (self.policy, self.now, self.at.transient);
         let hint = retry_after
             .unwrap_or(policy.retry_after_default)
-            .min(policy.retry_after_cap);
+            .min(policy.hint_cap());
         let last_writer = policy.has(Regression::LastWriterCooldown);
+        let first_writer = policy.has(Regression::FirstWriterCooldown);
         let until = self.write(scope, |e| {
             let before = e.cooling_until;
             let proposed = now + hint;
             e.cooling_until = if last_writer {
                 proposed
+            } else if first_writer && e.cooling_until > now {
+                e.cooling_until
             } else {
                 e.cooling_until.max(proposed)
             };

@@ -31,6 +31,8 @@ pub(super) const TESTS: &[(Regression, fn())] = &[
     (Regression::UnboundedScopes, unbounded_scopes),
     (Regression::CooldownNeverExpires, cooldown_never_expires),
     (Regression::LastWriterCooldown, last_writer_cooldown),
+    (Regression::FirstWriterCooldown, first_writer_cooldown),
+    (Regression::UncappedRetryAfter, uncapped_retry_after),
     (Regression::CountSuccessResumes, count_success_resumes),
     (
         Regression::SuspendAliasNotUpstream,
@@ -300,6 +302,62 @@ fn last_writer_cooldown() {
         scenario(knob(Regression::LastWriterCooldown)),
         (Some(Instant(6_000)), vec![k0]),
         "the shorter, later hint shrank the cooldown"
+    );
+}
+
+#[test]
+fn first_writer_cooldown() {
+    let scenario = |policy: Policy| {
+        let pool = pool();
+        let mut d = pool.world.gateway(policy);
+        d.submit(Request::chat(pool.project, MODEL));
+        d.submit(Request::chat(pool.project, MODEL));
+        let (a, b) = (d.take_attempt(), d.take_attempt());
+        d.respond(a.id, rate_limited(Some("5")));
+        d.at(1_000);
+        d.respond(b.id, rate_limited(Some("60")));
+        while d.has_pending() {
+            let next = d.take_attempt();
+            d.respond(next.id, ok());
+        }
+        let until = d.gateway.cooldown_until(pool.keys[0], Scope::of(MODEL));
+        d.at(10_000);
+        (until, d.chat(pool.project, MODEL, |_| ok()).sent())
+    };
+    let [k0, k1, _] = pool().keys;
+    assert_eq!(
+        scenario(Policy::reference()),
+        (Some(Instant(61_000)), vec![k1])
+    );
+    assert_eq!(
+        scenario(knob(Regression::FirstWriterCooldown)),
+        (Some(Instant(5_000)), vec![k0]),
+        "the longer, later hint did not extend the cooldown"
+    );
+}
+
+#[test]
+fn uncapped_retry_after() {
+    let scenario = |policy: Policy| {
+        let pool = pool();
+        let [k0, _, _] = pool.keys;
+        let mut d = pool.world.gateway(policy);
+        d.chat(
+            pool.project,
+            MODEL,
+            failing(&[k0], || rate_limited(Some("1580000"))),
+        );
+        d.gateway.cooldown_until(k0, Scope::of(MODEL))
+    };
+    assert_eq!(
+        scenario(Policy::reference()),
+        Some(Instant(3_600_000)),
+        "capped at an hour"
+    );
+    assert_eq!(
+        scenario(knob(Regression::UncappedRetryAfter)),
+        Some(Instant(1_580_000_000)),
+        "18 days"
     );
 }
 
