@@ -515,4 +515,5 @@ fn compound_and_fractional_durations() {
 }
 
 mod bad_input;
+mod contract;
 mod library;
