@@ -308,9 +308,10 @@ impl<'w> Pass<'w> {
         }
     }
 
-    /// Judges the gateway's state at the end of the run, at the last record's time.
+    /// Judges the gateway's state at the end of the run, when its getters were read.
     fn final_state(&mut self, run: &Run) {
-        let now = run.trace.entries.last().map_or(Instant::ZERO, |e| e.at);
+        let last = run.trace.entries.last().map_or(Instant::ZERO, |e| e.at);
+        let now = run.ended_at.max(last);
         let mut cx = self.cx(now);
         credential::final_state(&mut cx, &run.final_state);
         uptime::final_state(&mut cx, &run.final_state);

@@ -18,8 +18,8 @@
 use crate::provider::Cause;
 use crate::trace::{Arrival, Names, Record, Trace};
 use gatesim_core::{
-    Attempt, AttemptId, ClientResponse, Event, Gateway, Instant, KeyId, Request, RequestId,
-    Response, Scope,
+    Attempt, AttemptId, ClientResponse, Event, Gateway, Instant, KeyId, ProviderId, RegionId,
+    Request, RequestId, Response, Scope,
 };
 use std::collections::BTreeMap;
 use tracing::debug;
@@ -56,6 +56,12 @@ pub struct FinalState {
     pub key_uptime_bp: BTreeMap<(KeyId, Scope), u32>,
     /// Highest number of tracked health entries seen.
     pub tracked_entries_max: usize,
+    /// Per (provider, region, model) seen in attempts: reported mapping uptime.
+    pub mapping_uptime_bp: BTreeMap<(ProviderId, RegionId, Scope), u32>,
+    /// Per model seen in attempts: reported model uptime.
+    pub model_uptime_bp: BTreeMap<Scope, u32>,
+    /// Reported provider scores: (requests, failed) per provider × region.
+    pub provider_scores: BTreeMap<(ProviderId, RegionId), (u64, u64)>,
 }
 
 /// What a recorder keeps besides its tallies (attempts, the highest tracked-entry count).
@@ -83,6 +89,7 @@ pub struct Recorder {
     /// (credential, scope) of every attempt, duplicates included: sorted and deduplicated
     /// once at the end (cheaper than a set insert per attempt).
     scopes_seen: Vec<(KeyId, Scope)>,
+    mappings_seen: Vec<(ProviderId, RegionId, Scope)>,
     /// The latest time recorded: facts come in time order.
     now: Instant,
 }
@@ -200,6 +207,8 @@ impl Recorder {
         self.attempts += 1;
         if self.keep.outputs {
             self.scopes_seen.push((attempt.credential, attempt.scope));
+            self.mappings_seen
+                .push((attempt.provider, attempt.region, attempt.scope));
         }
         self.push(now, || Record::Dispatched(attempt));
     }
@@ -250,6 +259,12 @@ impl Recorder {
             .iter()
             .map(|(k, s)| ((*k, *s), gateway.key_uptime_bp(*k, *s, now)))
             .collect();
+        let (mapping_uptime_bp, model_uptime_bp) = self.uptimes(gateway, now);
+        let provider_scores = gateway
+            .stats()
+            .scores()
+            .map(|(place, s)| (*place, (s.requests, s.failed)))
+            .collect();
         debug_assert!(
             self.keep.outputs || (self.responses.is_empty() && self.arrived_at.is_empty()),
             "a streaming run keeps no per-request outputs"
@@ -262,6 +277,9 @@ impl Recorder {
                 blacklisted,
                 key_uptime_bp,
                 tracked_entries_max: self.tracked_max,
+                mapping_uptime_bp,
+                model_uptime_bp,
+                provider_scores,
             },
             responses: self.responses,
             arrivals: self.arrived_at,
@@ -269,6 +287,33 @@ impl Recorder {
             steps,
             ended_at: now,
         }
+    }
+
+    /// The mapping and model uptimes the gateway reports at `now`, for every mapping and
+    /// model seen in attempts.
+    #[allow(clippy::type_complexity)] // two maps, named by the caller
+    fn uptimes(
+        &mut self,
+        gateway: &Gateway,
+        now: Instant,
+    ) -> (
+        BTreeMap<(ProviderId, RegionId, Scope), u32>,
+        BTreeMap<Scope, u32>,
+    ) {
+        let (stats, policy) = (gateway.stats(), gateway.policy());
+        self.mappings_seen.sort_unstable();
+        self.mappings_seen.dedup();
+        let mappings = self
+            .mappings_seen
+            .iter()
+            .map(|&(p, r, s)| ((p, r, s), stats.mapping_uptime_bp(p, r, s, now, policy)))
+            .collect();
+        let models = self
+            .mappings_seen
+            .iter()
+            .map(|&(_, _, s)| (s, stats.model_uptime_bp(s, now, policy)))
+            .collect();
+        (mappings, models)
     }
 
     /// Appends a record when the trace is kept; `record` is built only then.

@@ -59,6 +59,11 @@ pub(super) struct Ledger<'w> {
     pub attempts: BTreeMap<AttemptId, (Attempt, Option<Cause>)>,
     /// The latest cooldown end the gateway reported per (credential, scope).
     pub cooldown_seen: BTreeMap<(KeyId, Scope), Instant>,
+    /// Provider scores by the checker's own count: (requests, failed) per place.
+    pub scores: BTreeMap<(ProviderId, RegionId), (u64, u64)>,
+    /// (credential, model) pairs a pool credential served a chat for: each keeps its own
+    /// uptime, so the gateway tracks at least this many entries (up to the cap).
+    pub served: BTreeSet<(KeyId, Scope)>,
 }
 
 impl<'w> Ledger<'w> {
@@ -68,6 +73,8 @@ impl<'w> Ledger<'w> {
             requests: BTreeMap::new(),
             attempts: BTreeMap::new(),
             cooldown_seen: BTreeMap::new(),
+            scores: BTreeMap::new(),
+            served: BTreeSet::new(),
         }
     }
 
@@ -184,6 +191,7 @@ impl<'w> Ledger<'w> {
             return;
         };
         debug_assert!(info.consistent(&self.attempts), "ledger at close");
+        self.score(&info);
         for (i, id) in info.attempts.iter().enumerate() {
             let Some((a, Some(cause))) = self.attempts.get(id) else {
                 continue;
@@ -195,6 +203,30 @@ impl<'w> Ledger<'w> {
             if ok || !recovered(&self.attempts, &info.attempts[i + 1..], a) {
                 self.model.record_uptime(a, ok, now);
             }
+        }
+    }
+
+    /// Scores every place a closed request's answered attempts visited: failed when none
+    /// there succeeded and one failed (a request-invalid answer is neither); and notes
+    /// the (credential, model) pairs it was served by.
+    fn score(&mut self, info: &Open) {
+        let mut places: BTreeMap<(ProviderId, RegionId), (bool, bool)> = BTreeMap::new();
+        let mut served = Vec::new();
+        for (a, cause) in self.answers(&info.attempts) {
+            let (ok, failed) = places.entry((a.provider, a.region)).or_default();
+            *ok |= cause == Cause::Ok;
+            *failed |= cause != Cause::Ok && cause != Cause::RequestInvalid;
+            let pool = info.arrival.byok.is_none();
+            let chat = a.kind != gatesim_core::RequestKind::CountTokens;
+            if cause == Cause::Ok && pool && chat {
+                served.push((a.credential, a.scope));
+            }
+        }
+        self.served.extend(served);
+        for (place, (ok, failed)) in places {
+            let s = self.scores.entry(place).or_default();
+            s.0 += 1;
+            s.1 += u64::from(!ok && failed);
         }
     }
 

@@ -7,9 +7,8 @@
 use crate::contract::Terms;
 use crate::provider::Cause;
 use crate::world::FaultKind;
-use gatesim_core::History;
 use gatesim_core::{Attempt, Duration, Instant, KeyId, Mode, ProviderId, RegionId, Scope, Source};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A candidate attempt as the reference sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +29,44 @@ pub(super) struct Model<'w> {
     unhealthy: BTreeMap<(KeyId, Scope, RegionId), Instant>,
     errors: BTreeMap<(KeyId, Scope, RegionId), u32>,
     suspended: BTreeMap<(KeyId, Scope), Instant>,
-    mapping: BTreeMap<(ProviderId, RegionId, Scope), History>,
+    mapping: BTreeMap<(ProviderId, RegionId, Scope), Outcomes>,
+    /// Per model across every mapping.
+    model: BTreeMap<Scope, Outcomes>,
+}
+
+/// The checker's own uptime history, written from the contract's words rather than the
+/// core's `History`: the last `history_entries_max` outcomes counted, of which those
+/// younger than `history_window` make the uptime.
+#[derive(Debug, Default)]
+pub(super) struct Outcomes(VecDeque<(Instant, bool)>);
+
+impl Outcomes {
+    fn push(&mut self, t: Instant, ok: bool, kept: u32) {
+        self.0.push_back((t, ok));
+        while self.0.len() > kept as usize {
+            self.0.pop_front();
+        }
+    }
+
+    /// Successes per 10 000 outcomes in the window ending at `t` (rounded down); 10 000
+    /// when none.
+    pub(super) fn uptime_bp(&self, t: Instant, window: Duration) -> u32 {
+        let recent = self
+            .0
+            .iter()
+            .rev()
+            .take_while(|(at, _)| t.saturating_since(*at) < window);
+        let (mut total, mut ok) = (0u64, 0u64);
+        for (_, good) in recent {
+            total += 1;
+            ok += u64::from(*good);
+        }
+        if total == 0 {
+            10_000
+        } else {
+            (ok * 10_000 / total) as u32
+        }
+    }
 }
 
 struct Route {
@@ -50,6 +86,7 @@ impl<'w> Model<'w> {
             errors: BTreeMap::new(),
             suspended: BTreeMap::new(),
             mapping: BTreeMap::new(),
+            model: BTreeMap::new(),
         }
     }
 
@@ -315,23 +352,41 @@ impl<'w> Model<'w> {
         }
     }
 
+    /// Counts an outcome in its mapping's and its model's history.
     pub(super) fn record_uptime(&mut self, a: &Attempt, ok: bool, t: Instant) {
-        let p = self.world.contract;
+        let kept = self.world.contract.history_entries_max;
         self.mapping
             .entry((a.provider, a.region, a.scope))
             .or_default()
-            .push(t, ok, p.history_window, p.history_entries_max);
+            .push(t, ok, kept);
+        self.model.entry(a.scope).or_default().push(t, ok, kept);
     }
 
     pub(super) fn mapping_uptime_bp(&self, pair: &Pair, t: Instant) -> u32 {
-        let bp = self
-            .mapping
-            .get(&(pair.provider, pair.region, pair.scope))
-            .map_or(10_000, |h| {
-                h.uptime_bp(t, self.world.contract.history_window)
-            });
+        let bp = self.mapping_uptime(pair.provider, pair.region, pair.scope, t);
         debug_assert!(bp <= 10_000, "uptime {bp} bp is a share");
         bp
+    }
+
+    /// Uptime of a mapping at `t`, by the checker's own count.
+    pub(super) fn mapping_uptime(&self, p: ProviderId, r: RegionId, s: Scope, t: Instant) -> u32 {
+        let window = self.world.contract.history_window;
+        self.mapping
+            .get(&(p, r, s))
+            .map_or(10_000, |h| h.uptime_bp(t, window))
+    }
+
+    /// Uptime of a model across its mappings at `t`, by the checker's own count.
+    pub(super) fn model_uptime(&self, s: Scope, t: Instant) -> u32 {
+        let window = self.world.contract.history_window;
+        self.model
+            .get(&s)
+            .map_or(10_000, |h| h.uptime_bp(t, window))
+    }
+
+    /// Histories kept: (mappings, models).
+    pub(super) fn histories(&self) -> (usize, usize) {
+        (self.mapping.len(), self.model.len())
     }
 
     /// Whether no fault of the plan can make this pair fail during `[from, to]`.

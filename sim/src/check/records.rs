@@ -103,6 +103,16 @@ pub(super) fn tracked(cx: &mut Ctx<'_, '_>, entries: usize) {
 /// only when no single count in the trace was over it already).
 pub(super) fn final_state(cx: &mut Ctx<'_, '_>, state: &FinalState) {
     let cap = cx.world.contract.scopes_max;
+    // The count is a claim too: every (credential, model) a pool credential served keeps
+    // its own uptime entry, so the gateway tracked at least that many, up to the cap.
+    let floor = cx.ledger.served.len().min(cap as usize);
+    if state.tracked_entries_max < floor {
+        let detail = format!(
+            "reports at most {} health entries, but {floor} (credential, model) pairs served requests and each keeps its uptime",
+            state.tracked_entries_max
+        );
+        cx.fail(Invariant::BoundedState, None, None, detail);
+    }
     if state.tracked_entries_max > cap as usize && !cx.broken(Invariant::BoundedState) {
         let detail = format!(
             "up to {} health entries tracked, cap {cap}",

@@ -278,3 +278,66 @@ fn swarm_failed_invariants(id: &str, seed: u64) -> Vec<&'static str> {
     let verdict = judge(&world, seed, Judge { determinism: false }).expect("runs");
     verdict.failed_invariants()
 }
+
+/// The gateway's own accounting is a claim the checker verifies against the history:
+/// provider scores, mapping and model uptime, and the tracked-entry count.
+#[test]
+fn the_gateways_reported_accounting_is_checked_against_the_history() {
+    let mut world = incident("cross-region-hides-failure");
+    // A window long enough that the incident's failures are still in it at the end.
+    world.policy.history_window = gatesim_core::Duration::from_secs(36_000);
+    world.contract.history_window = world.policy.history_window;
+    let fresh = || {
+        let options = crate::engine::RunOptions {
+            seed: world.seed,
+            record: true,
+        };
+        crate::engine::run(&world, options).expect("run")
+    };
+    let run = fresh();
+    assert!(check(world.terms(), &run).is_empty(), "reference is clean");
+    let state = &run.final_state;
+    assert!(
+        !state.provider_scores.is_empty()
+            && !state.mapping_uptime_bp.is_empty()
+            && state.model_uptime_bp.values().any(|bp| *bp < 10_000),
+        "the incident has scores and a failure in its uptime: {state:?}"
+    );
+    let tampered = |change: &dyn Fn(&mut crate::engine::FinalState)| {
+        let mut r = fresh();
+        change(&mut r.final_state);
+        let mut broken: Vec<Invariant> = check(world.terms(), &r)
+            .iter()
+            .map(|v| v.invariant)
+            .collect();
+        broken.dedup();
+        broken
+    };
+    assert_eq!(
+        tampered(&|s| {
+            let first = s.provider_scores.values_mut().next().expect("a score");
+            first.1 += 1;
+        }),
+        [Invariant::ProviderScoreHonest]
+    );
+    assert_eq!(
+        tampered(&|s| {
+            for bp in s.mapping_uptime_bp.values_mut() {
+                *bp = 10_000 - *bp;
+            }
+        }),
+        [Invariant::NoHiddenFailures]
+    );
+    assert_eq!(
+        tampered(&|s| {
+            for bp in s.model_uptime_bp.values_mut() {
+                *bp = 10_000;
+            }
+        }),
+        [Invariant::NoHiddenFailures]
+    );
+    assert_eq!(
+        tampered(&|s| s.tracked_entries_max = 0),
+        [Invariant::BoundedState]
+    );
+}

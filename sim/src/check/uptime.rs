@@ -8,6 +8,7 @@ use super::{Ctx, Invariant};
 use crate::engine::FinalState;
 use crate::provider::Cause;
 use gatesim_core::{ProviderId, RegionId, RequestId};
+use std::collections::BTreeSet;
 
 /// The open request was answered: each failed attempt nothing recovered was counted in
 /// both its mapping and its model history.
@@ -76,6 +77,8 @@ pub(super) fn provider_scored(
 
 /// Every credential that failed authentication reports uptime 0 in every scope.
 pub(super) fn final_state(cx: &mut Ctx<'_, '_>, state: &FinalState) {
+    scores(cx, state);
+    uptimes(cx, state);
     for ((k, s), uptime) in &state.key_uptime_bp {
         if cx.ledger.model.blacklisted(*k) && *uptime != 0 {
             let detail = format!(
@@ -88,4 +91,71 @@ pub(super) fn final_state(cx: &mut Ctx<'_, '_>, state: &FinalState) {
             cx.fail(Invariant::BlacklistUptimeZero, None, None, detail);
         }
     }
+}
+
+/// The provider scores the gateway reports are the checker's own count of every request's
+/// verdict per place.
+fn scores(cx: &mut Ctx<'_, '_>, state: &FinalState) {
+    let mine = &cx.ledger.scores;
+    let places: BTreeSet<&(ProviderId, RegionId)> =
+        mine.keys().chain(state.provider_scores.keys()).collect();
+    for place in places {
+        let expected = mine.get(place).copied().unwrap_or_default();
+        let reported = state
+            .provider_scores
+            .get(place)
+            .copied()
+            .unwrap_or_default();
+        if expected != reported {
+            let detail = format!(
+                "{} reports {} requests, {} failed; the history shows {}, {} failed",
+                cx.place(place.0, place.1),
+                reported.0,
+                reported.1,
+                expected.0,
+                expected.1
+            );
+            cx.fail(Invariant::ProviderScoreHonest, None, None, detail);
+        }
+    }
+}
+
+/// The mapping and model uptimes the gateway reports at the end are the checker's own,
+/// counted from the history by the contract's window and size. Not judged once the run
+/// had more histories than the contract's cap: a bounded store may forget some.
+fn uptimes(cx: &mut Ctx<'_, '_>, state: &FinalState) {
+    let model = &cx.ledger.model;
+    let (mappings, models) = model.histories();
+    let cap = cx.world.contract.scopes_max as usize;
+    if mappings > cap || models > cap {
+        return;
+    }
+    let t = cx.now;
+    let mut wrong = Vec::new();
+    for (&(p, r, s), &reported) in &state.mapping_uptime_bp {
+        let expected = model.mapping_uptime(p, r, s, t);
+        if reported != expected {
+            let what = format!("{} {}", cx.place(p, r), cx.world_scope(s));
+            wrong.push((what, reported, expected));
+        }
+    }
+    for (&s, &reported) in &state.model_uptime_bp {
+        let expected = model.model_uptime(s, t);
+        if reported != expected {
+            wrong.push((format!("model {}", cx.world_scope(s)), reported, expected));
+        }
+    }
+    for (what, reported, expected) in wrong {
+        let detail = format!(
+            "{what} reports uptime {} at the end; the history shows {}",
+            pct(reported),
+            pct(expected)
+        );
+        cx.fail(Invariant::NoHiddenFailures, None, None, detail);
+    }
+}
+
+/// Basis points as a percentage with two decimals.
+fn pct(bp: u32) -> String {
+    format!("{}.{:02}%", bp / 100, bp % 100)
 }
