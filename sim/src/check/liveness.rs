@@ -6,6 +6,7 @@
 //! its end.
 
 use super::ledger::Open;
+use super::model::Pair;
 use super::{cooldown_end, Ctx, Invariant};
 use crate::provider::request_draw;
 use crate::trace::Arrival;
@@ -125,6 +126,7 @@ pub(super) fn responded(
 ) {
     if response.outcome == Outcome::ExhaustedTransient {
         exhausted(cx, request, open, response);
+        usable_left(cx, request, open);
     }
     // A request-invalid answer to a request the providers did not reject is a failure
     // too: `surely_good` is `None` for requests the fault plan makes invalid.
@@ -176,5 +178,40 @@ fn exhausted(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, response: &C
     {
         let detail = format!("failed although every candidate was cooling and the soonest ends at {end}, within the max wait of {wait_max}");
         cx.fail(Invariant::WaitsForCooldown, r, None, detail);
+    }
+}
+
+/// A transient exhaustion is answered only when, by the provider's answers and the
+/// contract, no candidate the request could still reach is usable: one that its last walk
+/// did not try, that is blocked by nothing, and whose provider × region fits the attempt
+/// budget (or was opened already).
+fn usable_left(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open) {
+    let arrival = &open.arrival;
+    if arrival.byok.is_some() || open.first_byte_sent {
+        return;
+    }
+    let (model, t) = (&cx.ledger.model, cx.now);
+    let mode = cx.world.catalog.project(arrival.project).mode;
+    let places = open.places.get(&open.iteration);
+    let opened = |p: &Pair| places.is_some_and(|s| s.contains(&(p.provider, p.region)));
+    let budget_left = places.map_or(0, BTreeSet::len) < cx.world.contract.attempts_max as usize;
+    let count_tokens = arrival.kind == RequestKind::CountTokens;
+    let usable = model
+        .pairs(&arrival.model, mode, None)
+        .into_iter()
+        .find(|p| {
+            !open
+                .walk_tried
+                .contains(&(p.provider, p.region, p.scope, p.sent))
+                && model.eligible(p, t, count_tokens)
+                && (budget_left || opened(p))
+        });
+    if let Some(p) = usable {
+        let detail = format!(
+            "answered transient exhaustion while {} on {} was usable and untried",
+            cx.key(p.sent),
+            cx.place(p.provider, p.region)
+        );
+        cx.fail(Invariant::NoFalseExhaustion, Some(request), None, detail);
     }
 }
