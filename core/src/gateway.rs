@@ -330,7 +330,8 @@ impl Gateway {
     /// Classifies an attempt's answer, records it in health and the request's log, and
     /// carries on with the request.
     fn on_answer(&mut self, now: Instant, flight: InFlight, response: &Response) {
-        let class = classify(response, &self.policy, self.catalog.epoch_unix_s, now);
+        let epoch = self.catalog.epoch_unix_s;
+        let class = classify(response, flight.kind, &self.policy, epoch, now);
         self.out.emit(Event::Classified {
             attempt: flight.id,
             class,

@@ -108,6 +108,9 @@ regressions! {
     InvalidKeyCodeUnmatched = "invalid-key-code",
     /// Model-support 400/422 errors are terminal request failures.
     ModelSupportIsTerminal = "model-support-400",
+    /// "unknown model", Azure's missing deployment and a bare 404 are not model-support
+    /// errors: the 400s are terminal, the 404s transient.
+    ModelNotAvailableUnmatched = "model-not-available-wordings",
     /// Request-invalid errors are retried across keys and providers.
     RetryRequestInvalid = "request-invalid-terminal",
     /// Transient health is recorded and read per credential, not per (credential, model).

@@ -60,6 +60,7 @@ incidents! {
     keypool_states => "keypool-states",
     longer_cooldown_wins => "longer-cooldown-wins",
     mid_stream_no_failover => "mid-stream-no-failover",
+    model_not_available_wordings => "model-not-available-wordings",
     model_support_400 => "model-support-400",
     passthrough_body_replay => "passthrough-body-replay",
     per_request_scope => "per-request-scope",

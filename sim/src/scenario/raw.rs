@@ -251,6 +251,8 @@ pub(super) struct RawFault {
     pub extra: Option<DurText>,
     #[serde(default)]
     pub after_first_byte: Option<bool>,
+    #[serde(default)]
+    pub wording: Option<String>,
 }
 
 impl RawFault {
@@ -271,6 +273,7 @@ impl RawFault {
             ("mode", self.mode.is_some()),
             ("extra", self.extra.is_some()),
             ("after_first_byte", self.after_first_byte.is_some()),
+            ("wording", self.wording.is_some()),
         ];
         flags
             .iter()
