@@ -175,6 +175,9 @@ regressions! {
     HintFromFirstKey = "credential-hint-actual",
     /// A stream that broke after its first byte is retried on another key.
     FailoverMidStream = "mid-stream-no-failover",
+    /// A failure after an earlier agentic iteration streamed bytes is answered with its own
+    /// HTTP status (429 with a Retry-After header on exhaustion), not in-stream under the 200.
+    ExhaustionStatusAfterStream = "agentic-stream-exhaustion",
 }
 
 impl Regression {

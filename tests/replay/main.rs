@@ -39,6 +39,7 @@ macro_rules! incidents {
 
 incidents! {
     agentic_fresh_walker => "agentic-fresh-walker",
+    agentic_stream_exhaustion => "agentic-stream-exhaustion",
     alias_cooldown_wait => "alias-cooldown-wait",
     auth_blacklist_global => "auth-blacklist-global",
     blacklisted_uptime_zero => "blacklisted-uptime-zero",
