@@ -5,8 +5,8 @@
 
 use divan::{black_box, Bencher};
 use gatesim_core::{
-    Action, Gateway, HttpAnswer, Instant, Policy, ProjectId, Request, Response, StreamProgress,
-    TransportError,
+    Action, Gateway, HttpAnswer, Instant, Policy, ProjectId, Request, RequestKind, Response,
+    StreamProgress, TransportError,
 };
 
 fn main() {
@@ -122,8 +122,15 @@ const ANSWERS: &[&str] = &[
 fn classify(bencher: Bencher, name: &str) {
     let response = answer(name);
     let policy = Policy::reference();
-    bencher
-        .bench_local(|| gatesim_core::classify(black_box(&response), &policy, 1_767_225_600, NOW));
+    bencher.bench_local(|| {
+        gatesim_core::classify(
+            black_box(&response),
+            RequestKind::Chat,
+            &policy,
+            1_767_225_600,
+            NOW,
+        )
+    });
 }
 
 /// Recording an outcome: `handle_response` for the in-flight first attempt of a request

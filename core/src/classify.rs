@@ -1,8 +1,10 @@
 //! Raw upstream answer → failure class, and Retry-After parsing.
 //!
 //! Classification reads status, headers and the error body: production providers answer a
-//! bad key with HTTP 400 (Google) and a missing model with 400/422, so status alone misleads.
+//! bad key with HTTP 400 (Google) and a missing model with 400/404/422, so status alone
+//! misleads.
 
+use crate::event::RequestKind;
 use crate::policy::{Policy, Regression};
 use crate::response::{HttpAnswer, Response, StreamProgress, TransportError};
 use crate::time::{Duration, Instant};
@@ -82,7 +84,7 @@ const INVALID_KEY_TEXT: &[&str] = &[
 /// The structured shapes the `invalid-key-code` incident found slipping past.
 const INVALID_KEY_CODE: &[&str] = &["invalid_api_key", "incorrect api key provided"];
 
-/// Body fragments (lowercase) that mark a model-support error on 400/422 (CLIProxyAPI).
+/// Body fragments (lowercase) that mark a model-support error on 400, 404 or 422 (CLIProxyAPI).
 const MODEL_SUPPORT: &[&str] = &[
     "model_not_supported",
     "model is not supported",
@@ -95,18 +97,45 @@ const MODEL_SUPPORT: &[&str] = &[
     "not available for your account",
 ];
 
-/// Classifies an upstream answer.
+/// Body fragments (lowercase) of the model-not-available wordings that llmgateway's
+/// `getFinishReasonFromError` sends to fallback: a model-support error on 400, 404 or 422.
+const MODEL_NOT_AVAILABLE: &[&str] = &[
+    // OpenAI-compatible servers (Ollama, vLLM, proxies).
+    "unknown model",
+    // Azure OpenAI's DeploymentNotFound: the deployment named for the model is not there.
+    "could not find an existing deployment to match the model",
+    "deploymentnotfound",
+];
+
+/// Body fragments (lowercase) of a 404 about something the request itself names (a stored
+/// response or item), not the model: the request is wrong, wherever it is sent
+/// (CLIProxyAPI's request-scoped 404s).
+const REQUEST_SCOPED_NOT_FOUND: &[&str] = &["previous_response_not_found", "not persisted"];
+
+/// Classifies an upstream answer to an attempt of a request of kind `kind`.
 ///
 /// `epoch_unix_s` anchors HTTP-date `Retry-After` values: `now` is that many ms after it.
-pub fn classify(response: &Response, policy: &Policy, epoch_unix_s: u64, now: Instant) -> Class {
+pub fn classify(
+    response: &Response,
+    kind: RequestKind,
+    policy: &Policy,
+    epoch_unix_s: u64,
+    now: Instant,
+) -> Class {
     match response {
         Response::Transport(TransportError::Connect) => Class::Network,
         Response::Transport(TransportError::Timeout) => Class::Timeout,
-        Response::Http(answer) => classify_http(answer, policy, epoch_unix_s, now),
+        Response::Http(answer) => classify_http(answer, kind, policy, epoch_unix_s, now),
     }
 }
 
-fn classify_http(answer: &HttpAnswer, policy: &Policy, epoch_unix_s: u64, now: Instant) -> Class {
+fn classify_http(
+    answer: &HttpAnswer,
+    kind: RequestKind,
+    policy: &Policy,
+    epoch_unix_s: u64,
+    now: Instant,
+) -> Class {
     let status = answer.status;
     if (200..300).contains(&status) {
         return match answer.stream {
@@ -130,19 +159,40 @@ fn classify_http(answer: &HttpAnswer, policy: &Policy, epoch_unix_s: u64, now: I
         }
         return Class::Auth;
     }
+    let unmatched = policy.has(Regression::ModelNotAvailableUnmatched);
+    let model_support = MODEL_SUPPORT.iter().any(|p| body.contains(p))
+        || (!unmatched && MODEL_NOT_AVAILABLE.iter().any(|p| body.contains(p)));
     if status == 400 || status == 422 {
-        if MODEL_SUPPORT.iter().any(|p| body.contains(p)) {
-            if policy.has(Regression::ModelSupportIsTerminal) {
-                return Class::RequestInvalid;
-            }
-            return Class::ModelUnsupported;
+        if model_support {
+            return model_unsupported(policy);
         }
         return Class::RequestInvalid;
+    }
+    if status == 404 && !unmatched {
+        if REQUEST_SCOPED_NOT_FOUND.iter().any(|p| body.contains(p)) {
+            return Class::RequestInvalid;
+        }
+        // A chat completion names nothing but the model: a 404 for it, worded or bare
+        // ("Not Found"), says the model or deployment is not there for this credential.
+        // Other routes may name a missing path, so only the wording counts there.
+        if model_support || kind == RequestKind::Chat {
+            return model_unsupported(policy);
+        }
     }
     if status == 409 || status == 413 {
         return Class::RequestInvalid;
     }
     Class::Transient
+}
+
+/// A model-support error: fallback-eligible, unless `ModelSupportIsTerminal` puts back
+/// the bug of treating it as the request's fault.
+fn model_unsupported(policy: &Policy) -> Class {
+    if policy.has(Regression::ModelSupportIsTerminal) {
+        Class::RequestInvalid
+    } else {
+        Class::ModelUnsupported
+    }
 }
 
 fn is_invalid_key_body(lower_body: &str, policy: &Policy) -> bool {

@@ -22,7 +22,7 @@ use crate::event::{Action, Event, Request, TimerReason};
 use crate::health::Health;
 use crate::id::{KeyId, RequestId, Scope};
 use crate::policy::{Policy, Regression};
-use crate::response::{ClientResponse, Response, TransportError};
+use crate::response::{ClientResponse, Response, StreamError, TransportError};
 use crate::stats::{AttemptRecord, Stats};
 use crate::time::Instant;
 use candidates::{Candidate, Candidates, Lookup};
@@ -330,7 +330,8 @@ impl Gateway {
     /// Classifies an attempt's answer, records it in health and the request's log, and
     /// carries on with the request.
     fn on_answer(&mut self, now: Instant, flight: InFlight, response: &Response) {
-        let class = classify(response, &self.policy, self.catalog.epoch_unix_s, now);
+        let epoch = self.catalog.epoch_unix_s;
+        let class = classify(response, flight.kind, &self.policy, epoch, now);
         self.out.emit(Event::Classified {
             attempt: flight.id,
             class,
@@ -385,9 +386,25 @@ impl Gateway {
         } else {
             state.last_sent
         };
+        // An earlier iteration of a streamed agentic loop already sent the 200 and bytes:
+        // a later failure can only be an error event in that stream.
+        let committed = state.request.stream && state.iteration > 1;
+        let in_stream = committed
+            && answer.status != 200
+            && !self.policy.has(Regression::ExhaustionStatusAfterStream);
+        let (status, retry_after_s, stream_error) = if in_stream {
+            let error = StreamError {
+                status: answer.status,
+                retry_after_s: answer.retry_after_s,
+            };
+            (200, None, Some(error))
+        } else {
+            (answer.status, answer.retry_after_s, None)
+        };
         let response = ClientResponse {
-            status: answer.status,
-            retry_after_s: answer.retry_after_s,
+            status,
+            retry_after_s,
+            stream_error,
             outcome: answer.outcome,
             hint_key,
             hint: hint_key.map(|k| self.candidates.hint(k)),

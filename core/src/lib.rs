@@ -28,6 +28,8 @@ pub use gateway::{ConfigError, Gateway};
 pub use health::{Block, History};
 pub use id::{fnv1a, AttemptId, KeyId, ModelId, ProjectId, ProviderId, RegionId, RequestId, Scope};
 pub use policy::{Policy, Regression, Regressions};
-pub use response::{ClientResponse, HttpAnswer, Outcome, Response, StreamProgress, TransportError};
+pub use response::{
+    ClientResponse, HttpAnswer, Outcome, Response, StreamError, StreamProgress, TransportError,
+};
 pub use stats::{Score, Stats};
 pub use time::{Duration, Instant};

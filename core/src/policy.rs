@@ -118,6 +118,9 @@ regressions! {
     InvalidKeyCodeUnmatched = "invalid-key-code",
     /// Model-support 400/422 errors are terminal request failures.
     ModelSupportIsTerminal = "model-support-400",
+    /// "unknown model", Azure's missing deployment and a bare 404 are not model-support
+    /// errors: the 400s are terminal, the 404s transient.
+    ModelNotAvailableUnmatched = "model-not-available-wordings",
     /// Request-invalid errors are retried across keys and providers.
     RetryRequestInvalid = "request-invalid-terminal",
     /// Transient health is recorded and read per credential, not per (credential, model).
@@ -186,6 +189,9 @@ regressions! {
     UncappedRetryAfter = "retry-after-cap",
     /// A cooldown in force is kept when a later 429 asks for longer.
     FirstWriterCooldown = "recool-keeps-longer",
+    /// A failure after an earlier agentic iteration streamed bytes is answered with its own
+    /// HTTP status (429 with a Retry-After header on exhaustion), not in-stream under the 200.
+    ExhaustionStatusAfterStream = "agentic-stream-exhaustion",
 }
 
 impl Regression {

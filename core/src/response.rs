@@ -98,13 +98,26 @@ impl Outcome {
     }
 }
 
+/// An error relayed as an event inside a stream whose HTTP 200 was already sent (an
+/// earlier agentic iteration streamed bytes): what the error response would have said,
+/// carried in the error payload since no status line or header can follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StreamError {
+    /// The status the error would have had as a response (429 for transient exhaustion).
+    pub status: u16,
+    /// The Retry-After in whole seconds, in the payload (there is no header to carry it).
+    pub retry_after_s: Option<u64>,
+}
+
 /// The gateway's answer to its client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientResponse {
-    /// HTTP status sent to the client.
+    /// HTTP status sent to the client (200 when the failure is relayed in-stream).
     pub status: u16,
-    /// `Retry-After` in whole seconds, if sent.
+    /// `Retry-After` header in whole seconds, if sent (never with `stream_error`).
     pub retry_after_s: Option<u64>,
+    /// The failure relayed in-stream under the 200 an earlier streamed iteration sent.
+    pub stream_error: Option<StreamError>,
     /// Why.
     pub outcome: Outcome,
     /// The credential whose answer this is (success) or the last one attempted.

@@ -4,7 +4,9 @@
 //! stream, in the wording real providers use, and records the ground-truth [`Cause`] of
 //! the answer. The invariant checker trusts causes, never the gateway's classification.
 
-use crate::world::{Fault, FaultKind, OutageMode, ProviderSpec, RetryStyle, Style};
+use crate::world::{
+    Fault, FaultKind, OutageMode, ProviderSpec, RetryStyle, Style, UnsupportedWording,
+};
 use gatesim_core::fnv1a;
 use gatesim_core::format_http_date;
 use gatesim_core::{
@@ -260,8 +262,8 @@ impl FakeProvider {
             // Token counting spends no rate-limited quota and checks no model support.
             return plan(Response::Http(HttpAnswer::ok()), Cause::Ok);
         }
-        if let Some((status, body)) = unsupported {
-            let body = body.unwrap_or_else(|| model_unsupported_body(style, &a.upstream));
+        if let Some((status, body, wording)) = unsupported {
+            let body = body.unwrap_or_else(|| model_unsupported_body(style, wording, &a.upstream));
             return plan(
                 Response::Http(HttpAnswer::new(status, body)),
                 Cause::ModelUnsupported,
@@ -311,11 +313,12 @@ impl FakeProvider {
                     upstream,
                     status,
                     body,
+                    wording,
                 } if *credential == key && **upstream == *a.upstream => {
-                    unsupported.get_or_insert((*status, body.clone()));
+                    unsupported.get_or_insert((*status, body.clone(), *wording));
                 }
                 FaultKind::ModelWithdrawn { upstream, .. } if **upstream == *a.upstream => {
-                    unsupported.get_or_insert((400, None));
+                    unsupported.get_or_insert((400, None, UnsupportedWording::Style));
                 }
                 _ => {}
             }
@@ -521,8 +524,8 @@ struct Standing {
     /// Status, body and cause of an auth failure (the first fault that says so).
     auth: Option<(u16, String, Cause)>,
     invalid_request: bool,
-    /// Status and body of a model-support failure (`None` body: the style's wording).
-    unsupported: Option<(u16, Option<String>)>,
+    /// Status, body and wording of a model-support failure (`None` body: the wording).
+    unsupported: Option<(u16, Option<String>, UnsupportedWording)>,
 }
 
 fn revoked_body(style: Style) -> String {
@@ -532,7 +535,20 @@ fn revoked_body(style: Style) -> String {
     }
 }
 
-fn model_unsupported_body(style: Style, upstream: &str) -> String {
+/// A model-support error body: one of the production model-not-available wordings, or
+/// the style's own.
+fn model_unsupported_body(style: Style, wording: UnsupportedWording, upstream: &str) -> String {
+    match wording {
+        UnsupportedWording::Style => {}
+        // llmgateway's pattern, as OpenAI-compatible servers (Ollama, vLLM) word it.
+        UnsupportedWording::UnknownModel => return format!("unknown model: {upstream}"),
+        UnsupportedWording::AzureDeployment => {
+            return format!(
+                r#"{{"error":{{"code":"DeploymentNotFound","message":"We could not find an existing deployment to match the model {upstream}. If you created the deployment within the last 5 minutes, please wait a moment and try again."}}}}"#
+            )
+        }
+        UnsupportedWording::NotFound => return "Not Found".to_owned(),
+    }
     match style {
         Style::OpenAi => format!(
             r#"{{"error":{{"message":"The model `{upstream}` does not exist or you do not have access to it.","type":"invalid_request_error","code":"model_not_found"}}}}"#
@@ -562,4 +578,52 @@ fn rate_limit_body() -> String {
 
 fn server_error_body() -> String {
     r#"{"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error"}}"#.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatesim_core::{classify, Class, Policy};
+
+    /// Every wording the fake providers can send, with every status it may come with, is
+    /// what the reference gateway classifies as a model-support error: the scenario's
+    /// ground truth (`Cause::ModelUnsupported`) and the wording agree.
+    #[test]
+    fn every_model_unsupported_wording_reads_as_model_support() {
+        let policy = Policy::reference();
+        let styles = [
+            Style::OpenAi,
+            Style::Google,
+            Style::Anthropic,
+            Style::Generic,
+        ];
+        for style in styles {
+            for wording in UnsupportedWording::ALL {
+                let body = model_unsupported_body(style, wording, "gpt-4o");
+                for status in wording.statuses() {
+                    let answer = Response::Http(HttpAnswer::new(*status, body.clone()));
+                    let class = classify(&answer, RequestKind::Chat, &policy, 0, Instant::ZERO);
+                    assert_eq!(
+                        class,
+                        Class::ModelUnsupported,
+                        "{style:?} {} {status}: {body}",
+                        wording.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wordings_name_the_upstream_where_real_providers_do() {
+        let body = |w| model_unsupported_body(Style::OpenAi, w, "gpt-4o");
+        assert_eq!(
+            body(UnsupportedWording::UnknownModel),
+            "unknown model: gpt-4o"
+        );
+        assert!(body(UnsupportedWording::AzureDeployment)
+            .contains("could not find an existing deployment to match the model gpt-4o"));
+        assert!(body(UnsupportedWording::AzureDeployment).contains("DeploymentNotFound"));
+        assert_eq!(body(UnsupportedWording::NotFound), "Not Found");
+    }
 }

@@ -3,7 +3,7 @@
 //! be printed, written back as a plain scenario and shrunk.
 
 use crate::seed;
-use crate::world::{Fault, FaultKind, OutageMode, RetryStyle, World};
+use crate::world::{Fault, FaultKind, OutageMode, RetryStyle, UnsupportedWording, World};
 use gatesim_core::{Catalog, Duration, Instant, KeyId, ProviderId, RegionId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -68,6 +68,7 @@ fn draw(world: &World, kind: &str, rng: &mut ChaCha8Rng) -> Option<Fault> {
                 upstream,
                 status: if rng.random_bool(0.5) { 400 } else { 422 },
                 body: None,
+                wording: UnsupportedWording::Style,
             }
         }
         "server_errors" => {

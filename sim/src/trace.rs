@@ -231,6 +231,13 @@ impl Names {
                 if let Some(s) = response.retry_after_s {
                     let _ = write!(out, " retry-after={s}s");
                 }
+                if let Some(e) = &response.stream_error {
+                    let _ = write!(out, " stream-error({}", e.status);
+                    if let Some(s) = e.retry_after_s {
+                        let _ = write!(out, " retry-after={s}s");
+                    }
+                    let _ = write!(out, ")");
+                }
                 if let Some(h) = &response.hint {
                     let _ = write!(out, " hint={h}");
                 }
@@ -456,6 +463,12 @@ impl Names {
                 v["request"] = request.0.into();
                 v["status"] = response.status.into();
                 v["outcome"] = response.outcome.name().into();
+                if let Some(e) = &response.stream_error {
+                    v["stream_error"] = serde_json::json!({
+                        "status": e.status,
+                        "retry_after_s": e.retry_after_s,
+                    });
+                }
             }
             // Structured fields for these kinds are issue-15 work; they carry `text` only.
             Record::Arrived(_)

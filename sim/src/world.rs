@@ -95,6 +95,57 @@ impl Style {
     }
 }
 
+/// How a `model_unsupported` fault words its error: the provider style's own
+/// model-support wording, or one of the model-not-available wordings gateways met in
+/// production (llmgateway `getFinishReasonFromError`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UnsupportedWording {
+    /// The provider style's model-support wording (400 or 422).
+    Style,
+    /// `unknown model: <upstream>` (400, 404 or 422).
+    UnknownModel,
+    /// Azure OpenAI's `DeploymentNotFound`, "could not find an existing deployment to
+    /// match the model" (404; 400 as in llmgateway #2796).
+    AzureDeployment,
+    /// A bare `Not Found` body (404).
+    NotFound,
+}
+
+impl UnsupportedWording {
+    /// Every wording, in documentation order.
+    pub const ALL: [UnsupportedWording; 4] = [
+        UnsupportedWording::Style,
+        UnsupportedWording::UnknownModel,
+        UnsupportedWording::AzureDeployment,
+        UnsupportedWording::NotFound,
+    ];
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnsupportedWording::Style => "style",
+            UnsupportedWording::UnknownModel => "unknown_model",
+            UnsupportedWording::AzureDeployment => "azure_deployment",
+            UnsupportedWording::NotFound => "not_found",
+        }
+    }
+    /// The status sent when the fault names none.
+    pub fn default_status(self) -> u16 {
+        match self {
+            UnsupportedWording::Style | UnsupportedWording::UnknownModel => 400,
+            UnsupportedWording::AzureDeployment | UnsupportedWording::NotFound => 404,
+        }
+    }
+    /// The statuses real upstreams send this wording with.
+    pub fn statuses(self) -> &'static [u16] {
+        match self {
+            UnsupportedWording::Style => &[400, 422],
+            UnsupportedWording::UnknownModel => &[400, 404, 422],
+            UnsupportedWording::AzureDeployment => &[400, 404],
+            UnsupportedWording::NotFound => &[404],
+        }
+    }
+}
+
 /// How a 429 carries its retry hint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RetryStyle {
@@ -195,16 +246,19 @@ pub enum FaultKind {
         /// How the hint is written.
         style: RetryStyle,
     },
-    /// The credential cannot serve this upstream model: 400/422 with model-support wording.
+    /// The credential cannot serve this upstream model: 400/404/422 with model-support
+    /// wording.
     ModelUnsupported {
         /// Credential.
         credential: KeyId,
         /// Upstream model name.
         upstream: String,
-        /// 400 or 422.
+        /// One of the wording's statuses ([`UnsupportedWording::statuses`]).
         status: u16,
         /// Body override.
         body: Option<String>,
+        /// The wording of the body when there is no override.
+        wording: UnsupportedWording,
     },
     /// A fraction of answers are 5xx.
     ServerErrors {

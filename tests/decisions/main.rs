@@ -5,7 +5,7 @@
 use gatesim_core::{Mode, Source};
 use gatesim_sim::build::WorldBuilder;
 use gatesim_sim::runner::{judge, Judge};
-use gatesim_sim::world::{FaultKind, OutageMode, RetryStyle, Style};
+use gatesim_sim::world::{FaultKind, OutageMode, RetryStyle, Style, UnsupportedWording};
 use std::path::Path;
 
 /// Runs a world and returns its trace text, after asserting every invariant held.
@@ -141,6 +141,7 @@ fn model_support_suspension_on_a_pooled_alias() {
             upstream: "glm-5".into(),
             status: 400,
             body: None,
+            wording: UnsupportedWording::Style,
         },
     );
     for i in 0..4 {

@@ -39,6 +39,7 @@ macro_rules! incidents {
 
 incidents! {
     agentic_fresh_walker => "agentic-fresh-walker",
+    agentic_stream_exhaustion => "agentic-stream-exhaustion",
     alias_cooldown_wait => "alias-cooldown-wait",
     auth_blacklist_global => "auth-blacklist-global",
     blacklisted_uptime_zero => "blacklisted-uptime-zero",
@@ -60,6 +61,7 @@ incidents! {
     keypool_states => "keypool-states",
     longer_cooldown_wins => "longer-cooldown-wins",
     mid_stream_no_failover => "mid-stream-no-failover",
+    model_not_available_wordings => "model-not-available-wordings",
     model_support_400 => "model-support-400",
     passthrough_body_replay => "passthrough-body-replay",
     per_request_scope => "per-request-scope",

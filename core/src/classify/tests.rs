@@ -14,6 +14,7 @@ fn with(knob: Regression) -> Policy {
 fn class_with(policy: &Policy, status: u16, body: &str) -> Class {
     classify(
         &Response::Http(HttpAnswer::new(status, body)),
+        RequestKind::Chat,
         policy,
         EPOCH,
         Instant::ZERO,
@@ -124,9 +125,105 @@ fn model_support_bodies_on_400_and_422_are_model_unsupported() {
             );
         }
         assert_eq!(class(409, body), Class::RequestInvalid, "409 {body}");
-        assert_eq!(class(404, body), Class::Transient, "404 {body}");
+        assert_eq!(class(404, body), Class::ModelUnsupported, "404 {body}");
     }
     assert_eq!(class(400, "MODEL_NOT_SUPPORTED"), Class::ModelUnsupported);
+}
+
+/// The model-not-available wordings of llmgateway's `getFinishReasonFromError` (and Azure's
+/// DeploymentNotFound), with the statuses they come with.
+const NOT_AVAILABLE_ANSWERS: &[(u16, &str)] = &[
+    (400, "unknown model: gpt-5-nano"),
+    (404, "unknown model: gpt-5-nano"),
+    (422, r#"{"error":"Unknown model: gpt-5-nano"}"#),
+    (
+        404,
+        r#"{"error":{"code":"DeploymentNotFound","message":"Could not find an existing deployment to match the model gpt-4o."}}"#,
+    ),
+    // llmgateway #2796: Azure's missing deployment answered with 400.
+    (
+        400,
+        "We could not find an existing deployment to match the model gpt-4o.",
+    ),
+    (404, "Not Found"),
+    (404, ""),
+    (404, r#"{"error":{"message":"Resource not found"}}"#),
+];
+
+#[test]
+fn model_not_available_wordings_are_model_unsupported() {
+    for (status, body) in NOT_AVAILABLE_ANSWERS {
+        assert_eq!(
+            class(*status, body),
+            Class::ModelUnsupported,
+            "{status} {body}"
+        );
+    }
+}
+
+#[test]
+fn a_bare_not_found_is_model_unsupported_only_on_404() {
+    // On 400 the same words carry no model meaning: the request shape is what is wrong.
+    assert_eq!(class(400, "Not Found"), Class::RequestInvalid);
+    assert_eq!(class(422, "Not Found"), Class::RequestInvalid);
+    assert_eq!(class(404, "Not Found"), Class::ModelUnsupported);
+}
+
+#[test]
+fn request_scoped_404s_stay_request_invalid() {
+    for body in [
+        r#"{"error":{"code":"previous_response_not_found","message":"Previous response with id 'resp_1' not found."}}"#,
+        "Item with id 'rs_1' not found. Items are not persisted when `store` is set to false.",
+    ] {
+        assert_eq!(class(404, body), Class::RequestInvalid, "{body}");
+    }
+}
+
+#[test]
+fn a_generic_404_is_model_unsupported_only_on_a_chat_route() {
+    let policy = Policy::reference();
+    let of = |kind, body: &str| {
+        classify(
+            &Response::Http(HttpAnswer::new(404, body)),
+            kind,
+            &policy,
+            EPOCH,
+            Instant::ZERO,
+        )
+    };
+    for kind in [RequestKind::CountTokens, RequestKind::Passthrough] {
+        // A passthrough path or a token-count route can itself be missing.
+        assert_eq!(of(kind, "Not Found"), Class::Transient, "{kind:?}");
+        // The wording names the model whatever the route.
+        assert_eq!(
+            of(kind, "unknown model: gpt-5-nano"),
+            Class::ModelUnsupported,
+            "{kind:?}"
+        );
+    }
+    assert_eq!(of(RequestKind::Chat, "Not Found"), Class::ModelUnsupported);
+}
+
+#[test]
+fn knob_model_not_available_unmatched_puts_back_request_invalid_and_transient() {
+    let policy = with(Regression::ModelNotAvailableUnmatched);
+    for (status, body) in NOT_AVAILABLE_ANSWERS {
+        let old = if *status == 404 {
+            Class::Transient
+        } else {
+            Class::RequestInvalid
+        };
+        assert_eq!(class_with(&policy, *status, body), old, "{status} {body}");
+    }
+    // CLIProxyAPI's phrases on 400/422 are still matched.
+    for body in MODEL_SUPPORT_BODIES {
+        assert_eq!(class_with(&policy, 400, body), Class::ModelUnsupported);
+    }
+}
+
+#[test]
+fn invalid_key_wording_on_404_is_auth_not_model_support() {
+    assert_eq!(class(404, "API key not valid"), Class::Auth);
 }
 
 #[test]
@@ -154,7 +251,15 @@ fn server_errors_are_transient() {
 #[test]
 fn transport_failures_are_network_and_timeout() {
     let policy = Policy::reference();
-    let of = |e| classify(&Response::Transport(e), &policy, EPOCH, Instant::ZERO);
+    let of = |e| {
+        classify(
+            &Response::Transport(e),
+            RequestKind::Chat,
+            &policy,
+            EPOCH,
+            Instant::ZERO,
+        )
+    };
     assert_eq!(of(TransportError::Connect), Class::Network);
     assert_eq!(of(TransportError::Timeout), Class::Timeout);
 }
@@ -167,7 +272,13 @@ fn broken_streams_are_network_before_the_first_byte_and_interrupted_after() {
             stream,
             ..HttpAnswer::ok()
         };
-        classify(&Response::Http(answer), &policy, EPOCH, Instant::ZERO)
+        classify(
+            &Response::Http(answer),
+            RequestKind::Chat,
+            &policy,
+            EPOCH,
+            Instant::ZERO,
+        )
     };
     assert_eq!(of(StreamProgress::Complete), Class::Success);
     assert_eq!(of(StreamProgress::BrokeBeforeFirstByte), Class::Network);
@@ -180,7 +291,15 @@ fn broken_streams_are_network_before_the_first_byte_and_interrupted_after() {
 #[test]
 fn rate_limit_carries_the_capped_hint() {
     let policy = Policy::reference();
-    let of = |answer| classify(&Response::Http(answer), &policy, EPOCH, Instant::ZERO);
+    let of = |answer| {
+        classify(
+            &Response::Http(answer),
+            RequestKind::Chat,
+            &policy,
+            EPOCH,
+            Instant::ZERO,
+        )
+    };
     assert_eq!(
         of(rate_limit(Some("7"), None)),
         Class::RateLimited {
@@ -360,7 +479,12 @@ fn knob_invalid_key_code_unmatched_drops_only_the_structured_shapes() {
             Class::RequestInvalid,
             "{body}"
         );
-        assert_eq!(class_with(&policy, 404, body), Class::Transient, "{body}");
+        // Unmatched, a 404 on a chat route is a missing model.
+        assert_eq!(
+            class_with(&policy, 404, body),
+            Class::ModelUnsupported,
+            "{body}"
+        );
     }
     for body in [
         "API key not valid. Please pass a valid API key.",
@@ -384,6 +508,13 @@ fn knob_model_support_is_terminal_makes_model_errors_request_invalid() {
             class_with(&policy, 400, body),
             Class::RequestInvalid,
             "{body}"
+        );
+    }
+    for (status, body) in NOT_AVAILABLE_ANSWERS {
+        assert_eq!(
+            class_with(&policy, *status, body),
+            Class::RequestInvalid,
+            "{status} {body}"
         );
     }
     assert_eq!(

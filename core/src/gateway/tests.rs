@@ -11,7 +11,7 @@ use crate::event::{Attempt, RequestKind};
 use crate::health::Block;
 use crate::id::{AttemptId, ModelId, ProjectId, ProviderId, RegionId};
 use crate::policy::Regressions;
-use crate::response::{HttpAnswer, Outcome, StreamProgress};
+use crate::response::{HttpAnswer, Outcome, StreamError, StreamProgress};
 use crate::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
 use support::*;
@@ -45,5 +45,5 @@ fn every_knob_has_a_test() {
     let mut all = Regression::ALL.to_vec();
     all.sort_unstable();
     assert_eq!(covered, all, "the knob tests cover exactly Regression::ALL");
-    assert_eq!(all.len(), 37);
+    assert_eq!(all.len(), 39);
 }

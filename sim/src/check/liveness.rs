@@ -8,12 +8,12 @@
 use super::ledger::Open;
 use super::model::Pair;
 use super::{cooldown_end, Ctx, Invariant};
-use crate::provider::request_draw;
+use crate::provider::{request_draw, Cause};
 use crate::trace::Arrival;
 use crate::world::FaultKind;
 use gatesim_core::{
     Block, ClientResponse, Duration, KeyId, Outcome, ProviderId, RegionId, RequestId, RequestKind,
-    Scope,
+    Scope, StreamError,
 };
 use std::collections::BTreeSet;
 
@@ -147,8 +147,9 @@ pub(super) fn responded(
     }
 }
 
-/// A transient exhaustion: 429 with Retry-After the soonest block end, after waiting when
-/// a cooldown (not only suspensions) ends within the max wait.
+/// A transient exhaustion: 429 with Retry-After the soonest block end (or, once an earlier
+/// iteration streamed bytes, 200 with that 429 and Retry-After in an in-stream error), after
+/// waiting when a cooldown (not only suspensions) ends within the max wait.
 fn exhausted(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, response: &ClientResponse) {
     let (t, r) = (cx.now, Some(request));
     let arrival = &open.arrival;
@@ -163,8 +164,44 @@ fn exhausted(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, response: &C
         return;
     };
     let expected = end.saturating_since(t).as_secs_ceil().max(1);
-    if response.status != 429 || response.retry_after_s != Some(expected) {
-        let detail = format!("exhaustion answered {} retry-after {:?}, soonest cooldown ends at {end} (expected 429 retry-after {expected}s)", response.status, response.retry_after_s);
+    // An earlier iteration of a streamed agentic loop that was served already sent the
+    // client a 200 and bytes: the exhaustion can only be an error event in that stream.
+    let streamed = arrival.stream
+        && cx
+            .ledger
+            .answers(&open.attempts)
+            .any(|(_, cause)| cause == Cause::Ok);
+    let in_stream = Some(StreamError {
+        status: 429,
+        retry_after_s: Some(expected),
+    });
+    let typed = if streamed {
+        response.status == 200
+            && response.retry_after_s.is_none()
+            && response.stream_error == in_stream
+    } else {
+        response.status == 429
+            && response.retry_after_s == Some(expected)
+            && response.stream_error.is_none()
+    };
+    if !typed {
+        let got = match response.stream_error {
+            Some(e) => format!(
+                "{} with an in-stream error {} retry-after {:?}",
+                response.status, e.status, e.retry_after_s
+            ),
+            None => format!(
+                "{} retry-after {:?}",
+                response.status, response.retry_after_s
+            ),
+        };
+        let want = if streamed {
+            format!("200 with an in-stream error 429 retry-after {expected}s, bytes were streamed")
+        } else {
+            format!("429 retry-after {expected}s")
+        };
+        let detail =
+            format!("exhaustion answered {got}, soonest cooldown ends at {end} (expected {want})");
         cx.fail(Invariant::ExhaustionTyped, r, None, detail);
     }
     let wait_max = cx.world.contract.wait_max;

@@ -4,7 +4,7 @@ use super::catalog::region_names;
 use super::ctx::{Ctx, Names};
 use super::raw::{Item, RawFault};
 use super::text::{format_duration, fraction_bp, known_list, quote};
-use crate::world::{Fault, FaultKind, FaultPlan, OutageMode, RetryStyle};
+use crate::world::{Fault, FaultKind, FaultPlan, OutageMode, RetryStyle, UnsupportedWording};
 use gatesim_core::{Catalog, Instant, KeyId, ProviderId, RegionId};
 
 /// Every fault kind with the kind-specific fields it takes (besides `at`, `until`, `kind`).
@@ -23,7 +23,14 @@ const KINDS: &[(&str, &[&str])] = &[
     ),
     (
         "model_unsupported",
-        &["credential", "upstream", "model", "status", "body"],
+        &[
+            "credential",
+            "upstream",
+            "model",
+            "status",
+            "body",
+            "wording",
+        ],
     ),
     ("server_errors", &["provider", "region", "rate", "status"]),
     ("region_outage", &["provider", "region", "mode"]),
@@ -401,7 +408,18 @@ fn rate_limit(f: &At<'_>, ctx: &mut Ctx) -> Option<FaultKind> {
 fn model_unsupported(f: &At<'_>, ctx: &mut Ctx) -> Option<FaultKind> {
     let raw = f.raw;
     let credential = f.credential(ctx);
-    let status = f.status(ctx, 400, |s| s == 400 || s == 422, "400 or 422");
+    let wordings = UnsupportedWording::ALL.map(|w| (w.name(), w));
+    let wording = match &raw.wording {
+        Some(w) => ctx.choose(&f.field("wording"), "wording", w, &wordings)?,
+        None => UnsupportedWording::Style,
+    };
+    if raw.wording.is_some() && raw.body.is_some() {
+        ctx.err(
+            f.field("wording"),
+            "given with body (the body replaces the wording: give one)",
+        );
+    }
+    let status = model_unsupported_status(f, ctx, wording);
     let provider = credential
         .and_then(|k| f.catalog.credentials.get(k.index()))
         .map(|c| c.provider);
@@ -428,7 +446,38 @@ fn model_unsupported(f: &At<'_>, ctx: &mut Ctx) -> Option<FaultKind> {
         upstream,
         status,
         body: raw.body.clone(),
+        wording,
     })
+}
+
+/// The status of a `model_unsupported` fault: one its wording is sent with.
+fn model_unsupported_status(f: &At<'_>, ctx: &mut Ctx, wording: UnsupportedWording) -> u16 {
+    let allowed = wording.statuses();
+    let status = f.raw.status.unwrap_or(wording.default_status());
+    if !allowed.contains(&status) {
+        let list: Vec<String> = allowed.iter().map(u16::to_string).collect();
+        let how = match f.raw.wording {
+            Some(_) => format!("with wording {}", quote(wording.name())),
+            None => "with the provider's own wording".to_owned(),
+        };
+        ctx.err(
+            f.field("status"),
+            format!(
+                "{status} is not a status model_unsupported answers {how} ({})",
+                or_list(&list)
+            ),
+        );
+    }
+    status
+}
+
+/// `400`, `400 or 422`, `400, 404 or 422`.
+fn or_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 /// The upstream name a canonical model has at the credential's provider.

@@ -258,6 +258,8 @@ pub(super) struct RawFault {
     pub extra: Option<DurText>,
     #[serde(default)]
     pub after_first_byte: Option<bool>,
+    #[serde(default)]
+    pub wording: Option<String>,
 }
 
 impl RawFault {
@@ -278,6 +280,7 @@ impl RawFault {
             ("mode", self.mode.is_some()),
             ("extra", self.extra.is_some()),
             ("after_first_byte", self.after_first_byte.is_some()),
+            ("wording", self.wording.is_some()),
         ];
         flags
             .iter()

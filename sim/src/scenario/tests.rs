@@ -483,6 +483,76 @@ fn fault_kinds_take_only_their_own_fields() {
 }
 
 #[test]
+fn model_unsupported_wording_is_checked_with_its_statuses() {
+    let fault = |body: &str| {
+        minimal(&format!(
+            r#", "faults": [ {{ "at": "0s", "kind": "model_unsupported", "credential": "k0", "upstream": "m1", {body} }} ]"#
+        ))
+    };
+    let kind_of = |text: &str| ok(text).faults.faults[0].kind.clone();
+    let wording_status = |text: &str| match kind_of(text) {
+        FaultKind::ModelUnsupported {
+            wording, status, ..
+        } => (wording, status),
+        other => panic!("not model_unsupported: {other:?}"),
+    };
+    use crate::world::UnsupportedWording as W;
+    assert_eq!(wording_status(&fault(r#""status": 422"#)), (W::Style, 422));
+    assert_eq!(
+        wording_status(&fault(r#""wording": "unknown_model""#)),
+        (W::UnknownModel, 400)
+    );
+    assert_eq!(
+        wording_status(&fault(r#""wording": "azure_deployment""#)),
+        (W::AzureDeployment, 404),
+        "Azure's DeploymentNotFound is a 404 unless told otherwise"
+    );
+    assert_eq!(
+        wording_status(&fault(r#""wording": "azure_deployment", "status": 400"#)),
+        (W::AzureDeployment, 400)
+    );
+    assert_eq!(
+        wording_status(&fault(r#""wording": "not_found""#)),
+        (W::NotFound, 404)
+    );
+
+    // A shrunk scenario keeps the wording; the style's own is left implicit.
+    let w = ok(&fault(r#""wording": "azure_deployment""#));
+    let text = to_json(&w);
+    assert!(text.contains("\"wording\": \"azure_deployment\""), "{text}");
+    assert_eq!(parse(&text).as_ref(), Ok(&w), "{text}");
+    assert!(!to_json(&ok(&fault(r#""status": 400"#))).contains("wording"));
+
+    let e = errors(&fault(r#""wording": "missing_model""#));
+    assert_eq!(
+        e,
+        ["faults[0].wording: unknown wording \"missing_model\" (known: style, unknown_model, azure_deployment, not_found)"]
+    );
+    let e = errors(&fault(r#""wording": "not_found", "status": 400"#));
+    assert_eq!(
+        e,
+        ["faults[0].status: 400 is not a status model_unsupported answers with wording \"not_found\" (404)"]
+    );
+    let e = errors(&fault(r#""status": 404"#));
+    assert_eq!(
+        e,
+        ["faults[0].status: 404 is not a status model_unsupported answers with the provider's own wording (400 or 422)"]
+    );
+    let e = errors(&fault(r#""wording": "unknown_model", "body": "nope""#));
+    assert_eq!(
+        e,
+        ["faults[0].wording: given with body (the body replaces the wording: give one)"]
+    );
+    let e = errors(&minimal(
+        r#", "faults": [ { "at": "0s", "kind": "key_invalid", "credential": "k0", "wording": "not_found" } ]"#,
+    ));
+    assert!(
+        e[0].starts_with("faults[0].wording: not a field of key_invalid"),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn request_models_resolve_like_the_gateway() {
     let req = |model: &str| {
         minimal(&format!(

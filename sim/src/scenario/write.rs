@@ -11,7 +11,7 @@ use super::{EPOCH_UNIX_S_DEFAULT, VERSION};
 use crate::contract::Contract;
 use crate::world::{
     Arrivals, CredentialState, Expectation, Fault, FaultKind, Generator, OutageMode, ProviderSpec,
-    RequestSpec, RetryStyle, World,
+    RequestSpec, RetryStyle, UnsupportedWording, World,
 };
 use gatesim_core::{
     Catalog, Duration, Instant, KeyId, Policy, ProjectId, ProviderId, RegionId, Regressions,
@@ -280,6 +280,7 @@ fn blank_fault(f: &Fault) -> RawFault {
         mode: None,
         extra: None,
         after_first_byte: None,
+        wording: None,
     }
 }
 
@@ -322,11 +323,14 @@ fn fault(c: &Catalog, f: &Fault) -> RawFault {
             upstream,
             status,
             body,
+            wording,
         } => {
             raw.credential = Some(key(c, *credential));
             raw.upstream = Some(upstream.clone());
             raw.status = Some(*status);
             raw.body = body.clone();
+            raw.wording =
+                (*wording != UnsupportedWording::Style).then(|| wording.name().to_owned());
         }
         FaultKind::RequestInvalid { rate_bp } => raw.rate = rate(*rate_bp),
         other => provider_fault(c, other, &mut raw),

@@ -240,6 +240,7 @@ impl Driver {
             ));
         }
         let info = &self.requests[&id];
+        let r = &in_stream_view(id, r, info.request.stream && info.successes > 0)?;
         let last = info.last.clone();
         let expect = |ok: bool, what: &str| -> Result<(), String> {
             if ok {
@@ -433,5 +434,39 @@ impl Driver {
                 },
             )
             .min()
+    }
+}
+
+/// Once an earlier iteration of a streamed request was served, the client holds a 200 and
+/// bytes: a failure must come as an in-stream error (status 200, no Retry-After header)
+/// carrying the status and Retry-After the answer would have had. Returns the answer as
+/// it would have been sent without the stream, for the checks that follow; before any
+/// byte, an in-stream error is wrong.
+fn in_stream_view(
+    id: RequestId,
+    r: &ClientResponse,
+    committed: bool,
+) -> Result<ClientResponse, String> {
+    let failed = !matches!(r.outcome, Outcome::Success | Outcome::StreamInterrupted);
+    match (committed && failed, r.stream_error) {
+        (false, None) => Ok(r.clone()),
+        (true, Some(e)) if r.status == 200 && r.retry_after_s.is_none() => Ok(ClientResponse {
+            status: e.status,
+            retry_after_s: e.retry_after_s,
+            stream_error: None,
+            ..r.clone()
+        }),
+        (true, _) => Err(format!(
+            "{id} answered {} {} (retry {:?}, stream error {:?}) after an earlier iteration streamed bytes: expected 200 with an in-stream error",
+            r.status,
+            r.outcome.name(),
+            r.retry_after_s,
+            r.stream_error
+        )),
+        (false, Some(e)) => Err(format!(
+            "{id} answered {} {} with an in-stream error {e:?} although no iteration streamed bytes",
+            r.status,
+            r.outcome.name()
+        )),
     }
 }

@@ -7,7 +7,7 @@ use super::{
 };
 use gatesim_core::{Duration, KeyId, Mode, ModelId, ProjectId, ProviderId, RegionId, Source};
 use gatesim_sim::build::WorldBuilder;
-use gatesim_sim::world::{FaultKind, OutageMode, RequestSpec, Style};
+use gatesim_sim::world::{FaultKind, OutageMode, RequestSpec, Style, UnsupportedWording};
 use proptest::sample::Index;
 
 /// A built topology and what resolving requests and faults against it needs.
@@ -322,6 +322,7 @@ impl Topology {
                     upstream: upstream.get(&ups).clone(),
                     status: *status,
                     body: None,
+                    wording: UnsupportedWording::Style,
                 }
             }
             // Not a credential fault.

@@ -164,6 +164,84 @@ fn each_agentic_iteration_walks_the_pool_afresh_from_the_primary() {
     assert_eq!(run.answer.attempts, 4);
 }
 
+/// A request of `iterations` upstream calls, streamed or not.
+fn agentic(pool: &Pool, iterations: u32, stream: bool) -> Request {
+    Request {
+        iterations,
+        stream,
+        ..Request::chat(pool.project, MODEL)
+    }
+}
+
+/// Iteration 1 is served; every later call is answered with `later`.
+fn served_then(later: fn() -> Response) -> impl FnMut(&Attempt) -> Response {
+    move |a: &Attempt| if a.iteration == 1 { ok() } else { later() }
+}
+
+#[test]
+fn exhaustion_after_a_streamed_iteration_is_an_in_stream_error_under_200() {
+    let pool = pool();
+    let mut d = pool.world.gateway(Policy::reference());
+    let run = d.serve(
+        agentic(&pool, 2, true),
+        served_then(|| rate_limited(Some("90"))),
+    );
+    assert_eq!(run.answer.outcome, Outcome::ExhaustedTransient);
+    assert_eq!(run.answer.status, 200, "the 200 of iteration 1 was sent");
+    assert_eq!(run.answer.retry_after_s, None, "no header after the 200");
+    assert_eq!(
+        run.answer.stream_error,
+        Some(StreamError {
+            status: 429,
+            retry_after_s: Some(90)
+        }),
+        "the error event carries the 429 and its Retry-After"
+    );
+}
+
+#[test]
+fn exhaustion_before_any_byte_stays_429_with_retry_after() {
+    // Not streamed: each iteration's answer stays with the gateway until the loop ends.
+    // Streamed but failing in iteration 1: nothing reached the client yet.
+    for (request, later_only) in [
+        (agentic(&pool(), 2, false), true),
+        (agentic(&pool(), 2, true), false),
+    ] {
+        let pool = pool();
+        let mut d = pool.world.gateway(Policy::reference());
+        let run = if later_only {
+            d.serve(request, served_then(|| rate_limited(Some("90"))))
+        } else {
+            d.serve(request, |_| rate_limited(Some("90")))
+        };
+        assert_eq!(run.answer.outcome, Outcome::ExhaustedTransient);
+        assert_eq!(
+            (run.answer.status, run.answer.retry_after_s),
+            (429, Some(90))
+        );
+        assert_eq!(run.answer.stream_error, None);
+    }
+}
+
+#[test]
+fn any_failure_after_a_streamed_iteration_is_relayed_in_stream() {
+    let pool = pool();
+    let mut d = pool.world.gateway(Policy::reference());
+    let run = d.serve(agentic(&pool, 3, true), served_then(server_error));
+    assert_eq!(run.answer.outcome, Outcome::UpstreamFailed);
+    assert_eq!((run.answer.status, run.answer.retry_after_s), (200, None));
+    assert_eq!(
+        run.answer.stream_error,
+        Some(StreamError {
+            status: 500,
+            retry_after_s: None
+        })
+    );
+    // A loop served to the end has no error event.
+    let run = d.serve(agentic(&pool, 2, true), |_| ok());
+    assert_eq!((run.answer.status, run.answer.stream_error), (200, None));
+}
+
 #[test]
 fn passthrough_body_is_identical_on_every_attempt() {
     let pool = pool();

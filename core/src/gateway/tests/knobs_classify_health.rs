@@ -16,6 +16,10 @@ pub(super) const TESTS: &[(Regression, fn())] = &[
         Regression::ModelSupportIsTerminal,
         model_support_is_terminal,
     ),
+    (
+        Regression::ModelNotAvailableUnmatched,
+        model_not_available_unmatched,
+    ),
     (Regression::RetryRequestInvalid, retry_request_invalid),
     (
         Regression::UnscopedTransientHealth,
@@ -110,6 +114,40 @@ fn model_support_is_terminal() {
     assert_eq!(
         (bug.answer.outcome, bug.answer.status),
         (Outcome::RequestInvalid, 400)
+    );
+}
+
+#[test]
+fn model_not_available_unmatched() {
+    let [k0, k1, _] = pool().keys;
+    let unknown_model = || http(400, "unknown model: gpt-4o-2024-08-06");
+    let (reference, _) = pool_request(Policy::reference(), failing(&[k0], unknown_model));
+    let policy = knob(Regression::ModelNotAvailableUnmatched);
+    let (bug, _) = pool_request(policy.clone(), failing(&[k0], unknown_model));
+    assert_eq!(reference.sent(), vec![k0, k1]);
+    assert_eq!(reference.answer.outcome, Outcome::Success);
+    assert_eq!(bug.sent(), vec![k0], "another key served the model");
+    assert_eq!(bug.answer.outcome, Outcome::RequestInvalid);
+
+    // A bare 404: the reference suspends k0 for the model, the knob lets it be retried.
+    let twice = |policy: Policy| {
+        let pool = pool();
+        let mut d = pool.world.gateway(policy);
+        let not_found = || http(404, "Not Found");
+        let first = d
+            .chat(pool.project, MODEL, failing(&[k0], not_found))
+            .sent();
+        d.at(1_000);
+        let second = d
+            .chat(pool.project, MODEL, failing(&[k0], not_found))
+            .sent();
+        (first, second)
+    };
+    assert_eq!(twice(Policy::reference()), (vec![k0, k1], vec![k1]));
+    assert_eq!(
+        twice(policy),
+        (vec![k0, k1], vec![k0, k1]),
+        "the missing deployment was asked again"
     );
 }
 

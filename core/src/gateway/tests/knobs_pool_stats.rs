@@ -33,6 +33,10 @@ pub(super) const TESTS: &[(Regression, fn())] = &[
     ),
     (Regression::HintFromFirstKey, hint_from_first_key),
     (Regression::FailoverMidStream, failover_mid_stream),
+    (
+        Regression::ExhaustionStatusAfterStream,
+        exhaustion_status_after_stream,
+    ),
 ];
 
 #[test]
@@ -246,5 +250,38 @@ fn failover_mid_stream() {
         scenario(knob(Regression::FailoverMidStream)),
         (vec![k0, k1], Outcome::Success),
         "output after the first byte was duplicated by a retry"
+    );
+}
+
+#[test]
+fn exhaustion_status_after_stream() {
+    let scenario = |policy: Policy| {
+        let pool = pool();
+        let mut d = pool.world.gateway(policy);
+        let agentic = Request {
+            iterations: 2,
+            stream: true,
+            ..Request::chat(pool.project, MODEL)
+        };
+        let answer = d
+            .serve(agentic, |a| {
+                if a.iteration == 1 {
+                    ok()
+                } else {
+                    rate_limited(Some("90"))
+                }
+            })
+            .answer;
+        (answer.status, answer.retry_after_s, answer.stream_error)
+    };
+    let in_stream = StreamError {
+        status: 429,
+        retry_after_s: Some(90),
+    };
+    assert_eq!(scenario(Policy::reference()), (200, None, Some(in_stream)));
+    assert_eq!(
+        scenario(knob(Regression::ExhaustionStatusAfterStream)),
+        (429, Some(90), None),
+        "a second status line after the 200 of iteration 1"
     );
 }
