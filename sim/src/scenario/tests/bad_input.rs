@@ -24,7 +24,7 @@ fn f01_a_run_of_dashes_is_an_error_not_a_stack_overflow() {
     let e = one_error(&minimal(&format!(r#", "duration": "{dashes}""#)));
     assert!(e.starts_with(r#"duration: "----"#), "{e}");
     assert!(
-        e.ends_with("… (40000 characters) is not a duration (use ms, s, m or h)"),
+        e.ends_with("… (40000 characters) is not a duration (use ms, s, m, h or d)"),
         "{e}"
     );
     assert!(
@@ -58,9 +58,15 @@ fn f03_f16b_durations_are_at_most_ten_years() {
     let e = one_error(&minimal(r#", "duration": "6148914691236517206ms""#));
     assert_eq!(
         e,
-        r#"duration: "6148914691236517206ms" is too long (at most 10 years (87600h))"#
+        r#"duration: "6148914691236517206ms" is too long (at most 10 years (3650d))"#
     );
     ok(&minimal(r#", "duration": "87600h""#));
+    ok(&minimal(r#", "duration": "3650d""#));
+    let e = one_error(&minimal(r#", "duration": "3650d1ms""#));
+    assert_eq!(
+        e,
+        r#"duration: "3650d1ms" is too long (at most 10 years (3650d))"#
+    );
     let generator = r#", "workload": { "generators": [ { "from": "5124099990h",
         "until": "5124100000h", "rate_per_s": 1, "project": "p1",
         "mix": [ { "model": "m1" } ] } ] }"#;
