@@ -1,10 +1,12 @@
-//! The `gatesim` command line: run, sweep, diff, shrink, check, knobs, matrix, bench.
+//! The `gatesim` command line: run, sweep, merge-sweeps, diff, shrink, check, knobs,
+//! matrix, bench.
 //!
 //! Exit status: 0 when everything held, 1 when an invariant or expectation failed,
 //! 2 when the input itself is wrong (unreadable or invalid scenario, bad arguments).
 
 mod diff;
 mod knobs;
+mod merge;
 mod report;
 mod sweep;
 
@@ -62,6 +64,20 @@ enum Command {
         /// Put a production bug back; repeatable.
         #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
+        /// Run only shard I of N: the seeds whose index in the range is I-1 modulo N
+        /// (round robin), e.g. 2/4.
+        #[arg(long, value_parser = sweep::Shard::parse)]
+        shard: Option<sweep::Shard>,
+        /// Also write the result as JSON to FILE, for `gatesim merge-sweeps`.
+        #[arg(long, value_name = "FILE")]
+        summary_json: Option<PathBuf>,
+    },
+    /// Merge the `--summary-json` files of every shard of one sweep: the report is the
+    /// one the unsharded sweep prints, and so is the exit status.
+    MergeSweeps {
+        /// One summary file per shard, in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Run one world under two policies and show the first decision that differs.
     Diff {
@@ -160,7 +176,17 @@ pub fn main() -> ExitCode {
             seeds,
             jobs,
             regressions,
-        } => sweep::sweep(&path, seeds, jobs, &regressions),
+            shard,
+            summary_json,
+        } => sweep::sweep(
+            &path,
+            seeds,
+            jobs,
+            &regressions,
+            shard.unwrap_or(sweep::Shard::ALL),
+            summary_json.as_deref(),
+        ),
+        Command::MergeSweeps { files } => merge::merge_sweeps(&files),
         Command::Diff {
             path,
             seed,

@@ -1,6 +1,8 @@
 //! The `gatesim` binary as a shell sees it: exit statuses and what reaches the terminal.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn gatesim() -> Command {
@@ -373,4 +375,136 @@ fn quiet_drops_the_trace_and_a_directory_honours_trace() {
     assert!(text.contains("-- trace longer-cooldown-wins"), "{text}");
     let summary = plain.lines().last().expect("a summary");
     assert!(text.trim_end().ends_with(summary), "{text}");
+}
+
+/// The `FAIL` lines of a sweep report.
+fn failing(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .filter(|l| l.starts_with("FAIL "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The seed of a `FAIL <scenario> seed <N>: ...` line.
+fn seed_of(line: &str) -> u64 {
+    line.split(" seed ")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no seed in {line}"))
+}
+
+/// A temporary directory holding copies of scenario files (`swarm/standard.json`, ...).
+fn scenario_dir(tag: &str, files: &[&str]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gatesim-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for f in files {
+        let name = f.split_once('/').expect("a folder").1;
+        std::fs::copy(format!("{root}/scenarios/{f}"), dir.join(name)).expect("copy");
+    }
+    dir
+}
+
+/// A summary file path outside any swept directory (a summary there would be swept as a
+/// scenario file).
+fn summary_path(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("gatesim-{tag}-{}.json", std::process::id()))
+}
+
+/// Runs `gatesim sweep DIR --seeds SEEDS --regression invalid-key-400 EXTRA...`.
+fn sweep_with_knob(dir: &Path, seeds: &str, extra: &[&OsStr]) -> (Option<i32>, String) {
+    let out = gatesim()
+        .arg("sweep")
+        .arg(dir)
+        .args([
+            "--seeds",
+            seeds,
+            "--regression",
+            "invalid-key-400",
+            "--jobs",
+            "2",
+        ])
+        .args(extra)
+        .output()
+        .expect("gatesim runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `sweep --shard I/N`: the shards together run every seed once, and `merge-sweeps` of
+/// their summaries reports exactly what the unsharded sweep reports, under a knob that
+/// fails some seeds and not others, over two scenario files.
+#[test]
+fn sweep_shards_merge_into_the_unsharded_report() {
+    let dir = scenario_dir(
+        "shards",
+        &["swarm/standard.json", "incidents/invalid-key-400.json"],
+    );
+    let (code, full) = sweep_with_knob(&dir, "10..17", &[]);
+    assert_eq!(code, Some(1), "{full}");
+    assert!(
+        full.starts_with("2 scenarios × 7 seeds = 14 runs: "),
+        "{full}"
+    );
+    let swarm_failing = failing(&full)
+        .iter()
+        .filter(|l| l.starts_with("FAIL standard"))
+        .count();
+    assert!(
+        (1..7).contains(&swarm_failing),
+        "some swarm seeds fail, not all: {full}"
+    );
+
+    let (s1, s2) = (summary_path("shard1"), summary_path("shard2"));
+    let shard = |i: &str, file: &Path| {
+        let args: [&OsStr; 4] = [
+            "--shard".as_ref(),
+            i.as_ref(),
+            "--summary-json".as_ref(),
+            file.as_ref(),
+        ];
+        sweep_with_knob(&dir, "10..17", &args)
+    };
+    let ((c1, one), (_, two)) = (shard("1/2", &s1), shard("2/2", &s2));
+    assert_eq!(c1, Some(1));
+    let head = "shard 1/2 (seed index mod 2 = 0): 2 scenarios × 4 of 7 seeds = 8 runs";
+    assert!(one.starts_with(head), "{one}");
+    let head = "shard 2/2 (seed index mod 2 = 1): 2 scenarios × 3 of 7 seeds = 6 runs";
+    assert!(two.starts_with(head), "{two}");
+    // Shard 1 runs seeds 10, 12, 14, 16 and shard 2 runs 11, 13, 15: each failure is in
+    // the shard that owns its seed, and together they are the unsharded failures.
+    for (report, parity) in [(&one, 0), (&two, 1)] {
+        for line in failing(report) {
+            assert_eq!(seed_of(&line) % 2, parity, "{line}");
+        }
+    }
+    let mut union = [failing(&one), failing(&two)].concat();
+    let mut expected = failing(&full);
+    union.sort();
+    expected.sort();
+    assert_eq!(union, expected);
+
+    let merge = |files: &[&std::path::PathBuf]| {
+        let out = gatesim().arg("merge-sweeps").args(files).output();
+        out.expect("gatesim runs")
+    };
+    let (merged, incomplete, twice) = (merge(&[&s2, &s1]), merge(&[&s1]), merge(&[&s1, &s2, &s1]));
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    for f in [&s1, &s2] {
+        std::fs::remove_file(f).expect("clean up");
+    }
+    assert_eq!(String::from_utf8_lossy(&merged.stdout), full);
+    assert_eq!(merged.status.code(), Some(1));
+    for (out, problem) in [
+        (incomplete, "shard 2/2 is missing"),
+        (twice, "shard 1/2 is given twice"),
+    ] {
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(problem), "{stderr}");
+    }
 }
