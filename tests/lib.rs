@@ -1,6 +1,8 @@
 //! Shared helpers of the `gatesim-tests` targets: where the scenario files are, loading
 //! them, and failure messages that name the invariant and the command that replays it.
 
+pub mod loader_fuzz;
+
 use gatesim_sim::cli::replay_line;
 use gatesim_sim::runner::Verdict;
 use gatesim_sim::world::World;

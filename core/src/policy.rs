@@ -84,14 +84,14 @@ impl Policy {
 }
 
 macro_rules! regressions {
-    ($($(#[$doc:meta])* $knob:ident = $incident:literal,)*) => {
+    ($($(#[doc = $doc:literal])* $knob:ident = $incident:literal,)*) => {
         /// A production bug that can be put back on purpose, named after its incident.
         ///
         /// Each knob restores exactly the behaviour described in `spec/incidents.md` for
         /// the incident id it carries; the detection matrix proves the invariants catch it.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Regression {
-            $($(#[$doc])* $knob,)*
+            $($(#[doc = $doc])* $knob,)*
         }
 
         impl Regression {
@@ -106,6 +106,12 @@ macro_rules! regressions {
             /// The incident id (`spec/incidents.md`) whose bug this knob puts back.
             pub fn incident(self) -> &'static str {
                 match self { $(Regression::$knob => $incident,)* }
+            }
+
+            /// One line stating the bug the knob puts back: its doc comment, so the
+            /// documentation and `gatesim knobs` cannot drift apart.
+            pub fn summary(self) -> &'static str {
+                match self { $(Regression::$knob => concat!($($doc),*).trim_ascii(),)* }
             }
         }
     };
@@ -259,6 +265,19 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), Regression::ALL.len(), "one knob per incident");
         assert_eq!(Regression::parse("nope"), None);
+    }
+
+    #[test]
+    fn every_knob_states_its_bug_in_one_line() {
+        for knob in Regression::ALL {
+            let s = knob.summary();
+            assert!(s.len() > 10 && s.ends_with('.'), "{knob}: {s:?}");
+            assert!(!s.contains('\n') && !s.starts_with(' '), "{knob}: {s:?}");
+        }
+        assert_eq!(
+            Regression::InvalidKey400IsRequestError.summary(),
+            "A 400 with an invalid-key body is a bad request (no rotation, no blacklist)."
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! The `gatesim` command line: run, sweep, diff, shrink, check, matrix, bench.
+//! The `gatesim` command line: run, sweep, merge-sweeps, diff, shrink, check, knobs,
+//! matrix, bench.
 //!
 //! Exit status: 0 when everything held, 1 when an invariant or expectation failed,
 //! 2 when the input itself is wrong (unreadable or invalid scenario, bad arguments).
 
 mod diff;
+mod knobs;
+mod merge;
 mod report;
 mod sweep;
 
@@ -33,10 +36,12 @@ enum Command {
         /// Seed (default: the scenario's own `seed`).
         #[arg(long)]
         seed: Option<u64>,
-        /// Print the decision trace: text (one line per event), json (JSON lines) or none.
-        #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
-        trace: TraceFormat,
-        /// Only the verdict and metrics (no trace).
+        /// The decision trace: text (one line per event), json (JSON lines only on
+        /// stdout, ending with a verdict record; the human verdict goes to stderr) or
+        /// none. Default: text for a file, none for a directory.
+        #[arg(long, value_enum)]
+        trace: Option<TraceFormat>,
+        /// Only the verdict and metrics: no trace, whatever `--trace` says.
         #[arg(long, short)]
         quiet: bool,
         /// A policy file replacing the scenario's `policy` section (same shape).
@@ -59,6 +64,20 @@ enum Command {
         /// Put a production bug back; repeatable.
         #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
+        /// Run only shard I of N: the seeds whose index in the range is I-1 modulo N
+        /// (round robin), e.g. 2/4.
+        #[arg(long, value_parser = sweep::Shard::parse)]
+        shard: Option<sweep::Shard>,
+        /// Also write the result as JSON to FILE, for `gatesim merge-sweeps`.
+        #[arg(long, value_name = "FILE")]
+        summary_json: Option<PathBuf>,
+    },
+    /// Merge the `--summary-json` files of every shard of one sweep: the report is the
+    /// one the unsharded sweep prints, and so is the exit status.
+    MergeSweeps {
+        /// One summary file per shard, in any order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Run one world under two policies and show the first decision that differs.
     Diff {
@@ -100,6 +119,16 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// List every regression knob: the bug it puts back and the incident file that
+    /// reproduces it.
+    Knobs {
+        /// The incident directory.
+        #[arg(long, default_value = "scenarios/incidents")]
+        incidents: PathBuf,
+        /// A JSON array of {name, incident, summary, file} instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The detection matrix: which invariants catch each regression knob.
     Matrix {
         /// The incident directory.
@@ -135,7 +164,11 @@ pub fn main() -> ExitCode {
             policy,
             regressions,
         } => {
-            let trace = if quiet { TraceFormat::None } else { trace };
+            let trace = if quiet {
+                Some(TraceFormat::None)
+            } else {
+                trace
+            };
             run(&path, seed, trace, policy.as_deref(), &regressions)
         }
         Command::Sweep {
@@ -143,7 +176,17 @@ pub fn main() -> ExitCode {
             seeds,
             jobs,
             regressions,
-        } => sweep::sweep(&path, seeds, jobs, &regressions),
+            shard,
+            summary_json,
+        } => sweep::sweep(
+            &path,
+            seeds,
+            jobs,
+            &regressions,
+            shard.unwrap_or(sweep::Shard::ALL),
+            summary_json.as_deref(),
+        ),
+        Command::MergeSweeps { files } => merge::merge_sweeps(&files),
         Command::Diff {
             path,
             seed,
@@ -162,6 +205,7 @@ pub fn main() -> ExitCode {
             swarm,
             seeds,
         } => matrix(&incidents, &swarm, seeds),
+        Command::Knobs { incidents, json } => knobs::knobs(&incidents, json),
         Command::Bench { quick } => {
             print!("{}", crate::bench::headline(quick));
             0
@@ -373,7 +417,7 @@ pub fn replay_line_with_policy(
 fn run(
     path: &Path,
     seed: Option<u64>,
-    trace: TraceFormat,
+    trace: Option<TraceFormat>,
     policy: Option<&Path>,
     knobs: &[Regression],
 ) -> u8 {
@@ -384,24 +428,25 @@ fn run(
             return 2;
         }
     };
-    if files.len() > 1 {
-        return report::library(&files, seed, policy, knobs);
+    if path.is_dir() {
+        let format = trace.unwrap_or(TraceFormat::None);
+        return report::library(&files, seed, format, policy, knobs);
     }
+    let format = trace.unwrap_or(TraceFormat::Text);
     let Some(world) = load(&files[0], policy, knobs) else {
         return 2;
     };
     let seed = seed.unwrap_or(world.seed);
     match judge(&world, seed, Judge::default()) {
         Ok(v) => {
-            match trace {
-                TraceFormat::Text => print!("{}", v.run.trace.to_text(&v.run.names)),
-                TraceFormat::Json => print!("{}", v.run.trace.to_json_lines(&v.run.names)),
-                TraceFormat::None => {}
-            }
-            report::verdict(&files[0], &v, policy, knobs);
+            report::run_output(&files[0], &v, format, policy, knobs);
             u8::from(!v.passed())
         }
         Err(e) => {
+            if format == TraceFormat::Json {
+                let record = report::error_json(&files[0], &world.id, seed, &e.to_string());
+                println!("{record}");
+            }
             eprintln!("gatesim: {}: seed {seed}: {e}", files[0].display());
             1
         }

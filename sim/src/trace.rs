@@ -6,12 +6,13 @@
 #![warn(clippy::wildcard_enum_match_arm)]
 
 use crate::provider::Cause;
-use crate::world::{Fault, World};
+use crate::world::{Fault, FaultKind, World};
 use gatesim_core::fnv1a;
 use gatesim_core::{
     Attempt, AttemptId, ClientResponse, Event, Instant, KeyId, ProjectId, ProviderId, RegionId,
     RequestId, RequestKind, Scope,
 };
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -145,11 +146,13 @@ fn fnv1a_continue(mut hash: u64, bytes: &[u8]) -> u64 {
 /// Names for rendering ids: from the world's catalog, plus model names seen in requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names {
+    scenario: String,
     providers: Vec<String>,
     regions: Vec<String>,
     credentials: Vec<String>,
     projects: Vec<String>,
     faults: Vec<String>,
+    fault_fields: Vec<FaultFields>,
     scopes: BTreeMap<Scope, String>,
 }
 
@@ -158,11 +161,18 @@ impl Names {
     pub fn new(world: &World) -> Names {
         let c = &world.catalog;
         let mut names = Names {
+            scenario: world.id.clone(),
             providers: c.providers.iter().map(|p| p.name.clone()).collect(),
             regions: c.regions.clone(),
             credentials: c.credentials.iter().map(|k| k.name.clone()).collect(),
             projects: c.projects.iter().map(|p| p.name.clone()).collect(),
             faults: world.faults.faults.iter().map(describe_fault).collect(),
+            fault_fields: world
+                .faults
+                .faults
+                .iter()
+                .map(|f| FaultFields::new(f, world))
+                .collect(),
             scopes: BTreeMap::new(),
         };
         for m in &c.models {
@@ -428,7 +438,8 @@ impl Names {
         }
     }
 
-    /// One record as a JSON object.
+    /// One record as a JSON object (`docs/trace-schema.md`): the schema version `v`,
+    /// `t_ms`, `kind`, the text line without its time, and the record's own fields.
     pub fn json(&self, e: &Entry) -> serde_json::Value {
         let mut line = String::new();
         self.render(e, &mut line);
@@ -441,42 +452,280 @@ impl Names {
             Record::FaultEdge { .. } => "fault",
             Record::Tracked { .. } => "tracked",
         };
-        let mut v = serde_json::json!({ "t_ms": e.at.as_ms(), "kind": kind, "text": line.split_once(' ').map_or("", |(_, t)| t) });
-        match &e.record {
-            Record::Dispatched(a) => {
-                v["request"] = a.request.0.into();
-                v["attempt"] = a.id.0.into();
-                v["provider"] = self.place(a.provider, a.region).into();
-                v["credential"] = self.key(a.credential).into();
-                v["upstream"] = a.upstream.to_string().into();
-            }
+        let text = line.split_once(' ').map_or("", |(_, t)| t);
+        let mut v = json!({
+            "v": TRACE_SCHEMA_VERSION,
+            "scenario": self.scenario,
+            "t_ms": e.at.as_ms(),
+            "kind": kind,
+            "text": text,
+        });
+        let fields = match &e.record {
+            Record::Arrived(a) => self.json_arrival(a),
+            Record::Dispatched(a) => self.json_dispatch(a),
             Record::Answered {
                 attempt,
                 status,
                 cause,
-            } => {
-                v["attempt"] = attempt.0.into();
-                v["status"] = (*status).into();
-                v["cause"] = cause.name().into();
+            } => json!({ "attempt": attempt.0, "status": status, "cause": cause.name() }),
+            Record::Core(ev) => self.json_event(ev),
+            Record::Responded { request, response } => json!({
+                "request": request.0,
+                "status": response.status,
+                "outcome": response.outcome.name(),
+                "retry_after_s": response.retry_after_s,
+                "credential": response.hint_key.map(|k| self.key(k)),
+                "hint": response.hint.as_deref(),
+                "attempts": response.attempts,
+                "stream_error": response.stream_error.map(|e| json!({
+                    "status": e.status,
+                    "retry_after_s": e.retry_after_s,
+                })),
+            }),
+            Record::FaultEdge { fault, started } => {
+                let f = self.fault_fields.get(*fault);
+                json!({
+                    "fault": fault,
+                    "started": started,
+                    "fault_kind": f.map(|f| f.kind),
+                    "at_ms": f.map(|f| f.at_ms),
+                    "until_ms": f.and_then(|f| f.until_ms),
+                    "credential": f.and_then(|f| f.credential.as_deref()),
+                    "provider": f.and_then(|f| f.provider.as_deref()),
+                    "region": f.and_then(|f| f.region.as_deref()),
+                })
             }
-            Record::Responded { request, response } => {
-                v["request"] = request.0.into();
-                v["status"] = response.status.into();
-                v["outcome"] = response.outcome.name().into();
-                if let Some(e) = &response.stream_error {
-                    v["stream_error"] = serde_json::json!({
-                        "status": e.status,
-                        "retry_after_s": e.retry_after_s,
-                    });
-                }
-            }
-            // Structured fields for these kinds are issue-15 work; they carry `text` only.
-            Record::Arrived(_)
-            | Record::Core(_)
-            | Record::FaultEdge { .. }
-            | Record::Tracked { .. } => {}
+            Record::Tracked { entries } => json!({ "entries": entries }),
+        };
+        if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
+            obj.extend(extra);
         }
         v
+    }
+
+    fn provider(&self, p: ProviderId) -> &str {
+        self.providers.get(p.index()).map_or("?", String::as_str)
+    }
+
+    fn region(&self, r: RegionId) -> &str {
+        self.regions.get(r.index()).map_or("?", String::as_str)
+    }
+
+    fn json_arrival(&self, a: &Arrival) -> serde_json::Value {
+        json!({
+            "request": a.request.0,
+            "project": self.projects.get(a.project.index()).map_or("?", String::as_str),
+            "model": a.model,
+            "request_kind": a.kind.name(),
+            "stream": a.stream,
+            "byok": a.byok.map(|k| self.key(k)),
+            "iterations": a.iterations,
+            // A string: JSON readers (jq) lose integers above 2^53.
+            "body_digest": format!("{:016x}", a.body_digest),
+        })
+    }
+
+    fn json_dispatch(&self, a: &Attempt) -> serde_json::Value {
+        json!({
+            "request": a.request.0,
+            "attempt": a.id.0,
+            "iteration": a.iteration,
+            "provider": self.provider(a.provider),
+            "region": self.region(a.region),
+            "credential": self.key(a.credential),
+            "selected": self.key(a.selected),
+            "scope": self.scope(a.scope),
+            "upstream": &*a.upstream,
+            "endpoint": a.endpoint.as_deref(),
+            "request_kind": a.kind.name(),
+            "stream": a.stream,
+            "body_bytes": a.body_bytes,
+            "charged": a.charged,
+        })
+    }
+
+    /// A core event's fields, `event` naming which one.
+    // One arm per core event, a flat table like `render_event`: clearer whole than split.
+    #[allow(clippy::too_many_lines)]
+    fn json_event(&self, ev: &Event) -> serde_json::Value {
+        match ev {
+            Event::Skipped {
+                request,
+                provider,
+                region,
+                credential,
+                scope,
+                block,
+            } => json!({ "event": "skipped", "request": request.0,
+                "provider": self.provider(*provider), "region": self.region(*region),
+                "credential": self.key(*credential), "scope": self.scope(*scope),
+                "block": block.name() }),
+            Event::Classified { attempt, class } => {
+                json!({ "event": "classified", "attempt": attempt.0, "class": class.name() })
+            }
+            Event::CooledDown {
+                credential,
+                scope,
+                until,
+                attempt,
+            } => self.json_health(
+                "cooled_down",
+                *credential,
+                Some(*scope),
+                Some(*until),
+                *attempt,
+            ),
+            Event::MarkedUnhealthy {
+                credential,
+                scope,
+                until,
+                attempt,
+            } => self.json_health(
+                "marked_unhealthy",
+                *credential,
+                Some(*scope),
+                Some(*until),
+                *attempt,
+            ),
+            Event::Blacklisted {
+                credential,
+                scope,
+                attempt,
+            } => self.json_health("blacklisted", *credential, *scope, None, *attempt),
+            Event::Suspended {
+                credential,
+                scope,
+                until,
+                attempt,
+            } => self.json_health(
+                "suspended",
+                *credential,
+                Some(*scope),
+                Some(*until),
+                *attempt,
+            ),
+            Event::Resumed {
+                credential,
+                scope,
+                attempt,
+            } => self.json_health("resumed", *credential, Some(*scope), None, *attempt),
+            Event::Evicted { credential, scope } => json!({ "event": "evicted",
+                "credential": self.key(*credential), "scope": self.scope(*scope) }),
+            Event::Waiting { request, until } => {
+                json!({ "event": "waiting", "request": request.0, "until_ms": until.as_ms() })
+            }
+            Event::Charged {
+                request,
+                iteration,
+                provider,
+                region,
+                attempt,
+            } => json!({ "event": "charged", "request": request.0, "iteration": iteration,
+                "provider": self.provider(*provider), "region": self.region(*region),
+                "attempt": attempt.map(|a| a.0) }),
+            Event::Counted {
+                attempt,
+                mapping,
+                model,
+                ok,
+            } => json!({ "event": "counted", "attempt": attempt.0, "mapping": mapping,
+                "model": model, "ok": ok }),
+            Event::ProviderScored {
+                request,
+                provider,
+                region,
+                failed,
+            } => json!({ "event": "provider_scored", "request": request.0,
+                "provider": self.provider(*provider), "region": self.region(*region),
+                "failed": failed }),
+            Event::StaleResponse { attempt } => {
+                json!({ "event": "stale_response", "attempt": attempt.0 })
+            }
+        }
+    }
+
+    /// A health write: `scope` null = every scope (a global blacklist), `until_ms` null =
+    /// no end of its own.
+    fn json_health(
+        &self,
+        event: &str,
+        credential: KeyId,
+        scope: Option<Scope>,
+        until: Option<Instant>,
+        attempt: AttemptId,
+    ) -> serde_json::Value {
+        json!({
+            "event": event,
+            "credential": self.key(credential),
+            "scope": scope.map(|s| self.scope(s)),
+            "until_ms": until.map(Instant::as_ms),
+            "attempt": attempt.0,
+        })
+    }
+}
+
+/// The `v` of every JSON trace record: bumped when a field changes meaning or goes away
+/// (`docs/trace-schema.md`).
+pub const TRACE_SCHEMA_VERSION: u32 = 1;
+
+/// A fault's fields for JSON records, names resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FaultFields {
+    kind: &'static str,
+    at_ms: u64,
+    until_ms: Option<u64>,
+    credential: Option<String>,
+    provider: Option<String>,
+    region: Option<String>,
+}
+
+impl FaultFields {
+    fn new(f: &Fault, world: &World) -> FaultFields {
+        let c = &world.catalog;
+        let key = |k: &KeyId| c.credentials.get(k.index()).map(|x| x.name.clone());
+        let provider = |p: &ProviderId| c.providers.get(p.index()).map(|x| x.name.clone());
+        let region = |r: &RegionId| c.regions.get(r.index()).cloned();
+        let (credential, p, r) = match &f.kind {
+            FaultKind::KeyInvalid { credential, .. }
+            | FaultKind::KeyRevoked { credential, .. }
+            | FaultKind::RateLimit { credential, .. }
+            | FaultKind::ModelUnsupported { credential, .. } => (key(credential), None, None),
+            FaultKind::ServerErrors {
+                provider: p,
+                region: r,
+                ..
+            }
+            | FaultKind::LatencySpike {
+                provider: p,
+                region: r,
+                ..
+            } => (None, provider(p), r.as_ref().and_then(region)),
+            FaultKind::RegionOutage {
+                provider: p,
+                region: r,
+                ..
+            } => (None, provider(p), region(r)),
+            FaultKind::StreamBreak {
+                provider: p,
+                region: r,
+                credential,
+                ..
+            } => (
+                credential.as_ref().and_then(key),
+                provider(p),
+                r.as_ref().and_then(region),
+            ),
+            FaultKind::RequestInvalid { .. } => (None, None, None),
+            FaultKind::ModelWithdrawn { provider: p, .. } => (None, provider(p), None),
+        };
+        FaultFields {
+            kind: f.kind.name(),
+            at_ms: f.at.as_ms(),
+            until_ms: f.until.map(Instant::as_ms),
+            credential,
+            provider: p,
+            region: r,
+        }
     }
 }
 
@@ -495,4 +744,52 @@ pub fn describe_fault(f: &Fault) -> String {
         None => format!("[{}..)", f.at),
     };
     format!("{} {window}", f.kind.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(ev: Event) -> serde_json::Value {
+        Names::default().json(&Entry {
+            at: Instant(1500),
+            record: Record::Core(ev),
+        })
+    }
+
+    /// The events the incident library never produces still carry their fields (the
+    /// others are checked on real traces in `tests/cli.rs`).
+    #[test]
+    fn rare_events_have_structured_json_fields() {
+        let v = record(Event::Resumed {
+            credential: KeyId(0),
+            scope: Scope::UNSCOPED,
+            attempt: AttemptId(4),
+        });
+        assert_eq!(
+            (&v["v"], &v["t_ms"], &v["event"], &v["credential"]),
+            (&json!(1), &json!(1500), &json!("resumed"), &json!("?"))
+        );
+        assert_eq!((&v["scope"], &v["attempt"]), (&json!("*"), &json!(4)));
+        let v = record(Event::Charged {
+            request: RequestId(2),
+            iteration: 1,
+            provider: ProviderId(0),
+            region: RegionId(0),
+            attempt: None,
+        });
+        assert_eq!((&v["event"], &v["request"]), (&json!("charged"), &json!(2)));
+        assert!(v["attempt"].is_null() && v["provider"] == "?", "{v}");
+        let v = record(Event::StaleResponse {
+            attempt: AttemptId(9),
+        });
+        assert_eq!(
+            (&v["event"], &v["attempt"], &v["text"]),
+            (
+                &json!("stale_response"),
+                &json!(9),
+                &json!("attempt#9 stale answer ignored")
+            )
+        );
+    }
 }

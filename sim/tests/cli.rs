@@ -1,6 +1,8 @@
 //! The `gatesim` binary as a shell sees it: exit statuses and what reaches the terminal.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn gatesim() -> Command {
@@ -51,4 +53,460 @@ fn failed_expectations_are_counted_once_each_and_the_replay_keeps_the_policy() {
     );
     assert!(stdout.contains(&replay), "{stdout}");
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// `gatesim knobs`: one row per knob, each with its bug and an incident file that exists.
+#[test]
+fn knobs_lists_every_knob_with_its_bug_and_incident_file() {
+    let out = gatesim().arg("knobs").output().expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("knob "), "{stdout}");
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with("InvalidKey400IsRequestError "))
+        .expect("a row for the invalid-key knob");
+    assert!(
+        row.contains(" invalid-key-400 ")
+            && row.contains("A 400 with an invalid-key body is a bad request")
+            && row.ends_with(" scenarios/incidents/invalid-key-400.json"),
+        "{row}"
+    );
+    let rows = &lines[1..lines.len() - 1];
+    assert!(rows.len() >= 30, "{stdout}");
+    assert!(
+        rows.iter().all(|r| r.ends_with(".json")),
+        "a knob without its incident file: {stdout}"
+    );
+
+    let out = gatesim()
+        .args(["knobs", "--json"])
+        .output()
+        .expect("gatesim runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON array");
+    let rows = v.as_array().expect("an array");
+    assert_eq!(rows.len(), lines.len() - 2);
+    for r in rows {
+        for field in ["name", "incident", "summary", "file"] {
+            assert!(r[field].is_string(), "{field} in {r}");
+        }
+    }
+}
+
+/// Field types of the trace schema (`docs/trace-schema.md`): `u` an unsigned integer,
+/// `s` a string, `b` a boolean, `a` an array, `?` also null.
+fn check_fields(record: &serde_json::Value, fields: &[(&str, &str)]) {
+    for (name, ty) in fields {
+        let v = &record[*name];
+        let nullable = ty.ends_with('?');
+        let ok = (nullable && v.is_null())
+            || match ty.trim_end_matches('?') {
+                "u" => v.is_u64(),
+                "s" => v.is_string(),
+                "b" => v.is_boolean(),
+                "a" => v.is_array(),
+                "o" => v.is_object(),
+                other => panic!("unknown type {other}"),
+            };
+        assert!(ok, "field {name} is not {ty} in {record}");
+    }
+}
+
+/// The fields every record of one kind (or core event) has, beyond `v`, `scenario`, `kind`.
+// The schema document's tables, one arm per kind: clearer whole than split.
+#[allow(clippy::too_many_lines)]
+fn schema(kind: &str, event: Option<&str>) -> &'static [(&'static str, &'static str)] {
+    match (kind, event) {
+        ("arrived", None) => &[
+            ("request", "u"),
+            ("project", "s"),
+            ("model", "s"),
+            ("request_kind", "s"),
+            ("stream", "b"),
+            ("byok", "s?"),
+            ("iterations", "u"),
+            ("body_digest", "s"),
+        ],
+        ("dispatched", None) => &[
+            ("request", "u"),
+            ("attempt", "u"),
+            ("iteration", "u"),
+            ("provider", "s"),
+            ("region", "s"),
+            ("credential", "s"),
+            ("selected", "s"),
+            ("scope", "s"),
+            ("upstream", "s"),
+            ("endpoint", "s?"),
+            ("request_kind", "s"),
+            ("stream", "b"),
+            ("body_bytes", "u"),
+            ("charged", "b"),
+        ],
+        ("answered", None) => &[("attempt", "u"), ("status", "u"), ("cause", "s")],
+        ("responded", None) => &[
+            ("request", "u"),
+            ("status", "u"),
+            ("outcome", "s"),
+            ("retry_after_s", "u?"),
+            ("credential", "s?"),
+            ("hint", "s?"),
+            ("attempts", "u"),
+            ("stream_error", "o?"),
+        ],
+        ("fault", None) => &[
+            ("fault", "u"),
+            ("started", "b"),
+            ("fault_kind", "s"),
+            ("at_ms", "u"),
+            ("until_ms", "u?"),
+            ("credential", "s?"),
+            ("provider", "s?"),
+            ("region", "s?"),
+        ],
+        ("tracked", None) => &[("entries", "u")],
+        ("event", Some("skipped")) => &[
+            ("request", "u"),
+            ("provider", "s"),
+            ("region", "s"),
+            ("credential", "s"),
+            ("scope", "s"),
+            ("block", "s"),
+        ],
+        ("event", Some("classified")) => &[("attempt", "u"), ("class", "s")],
+        ("event", Some("cooled_down" | "marked_unhealthy" | "suspended")) => &[
+            ("credential", "s"),
+            ("scope", "s"),
+            ("until_ms", "u"),
+            ("attempt", "u"),
+        ],
+        ("event", Some("blacklisted")) => &[("credential", "s"), ("scope", "s?"), ("attempt", "u")],
+        ("event", Some("evicted")) => &[("credential", "s"), ("scope", "s")],
+        ("event", Some("waiting")) => &[("request", "u"), ("until_ms", "u")],
+        ("event", Some("counted")) => &[
+            ("attempt", "u"),
+            ("mapping", "b"),
+            ("model", "b"),
+            ("ok", "b"),
+        ],
+        ("event", Some("provider_scored")) => &[
+            ("request", "u"),
+            ("provider", "s"),
+            ("region", "s"),
+            ("failed", "b"),
+        ],
+        ("verdict", None) => &[
+            ("file", "s"),
+            ("seed", "u"),
+            ("passed", "b"),
+            ("trace_hash", "s"),
+            ("knobs", "a"),
+            ("requests", "u"),
+            ("successes", "u"),
+            ("attempts", "u"),
+            ("invariants", "u"),
+            ("invariants_failed", "a"),
+            ("violations", "a"),
+            ("expectations", "u"),
+            ("expectations_met", "u"),
+            ("failed_expectations", "a"),
+            ("replay", "s?"),
+        ],
+        other => panic!("a record kind the schema does not document: {other:?}"),
+    }
+}
+
+/// Parses every stdout line as a JSON record and checks it against the schema; returns
+/// the `kind` (and `kind event`) of every record.
+fn parse_json_trace(stdout: &str) -> Vec<String> {
+    let mut kinds = Vec::new();
+    for line in stdout.lines() {
+        let r: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        check_fields(&r, &[("v", "u"), ("scenario", "s"), ("kind", "s")]);
+        assert_eq!(r["v"], 1, "{line}");
+        let kind = r["kind"].as_str().expect("checked").to_string();
+        if kind != "verdict" {
+            check_fields(&r, &[("t_ms", "u"), ("text", "s")]);
+        }
+        let event = r["event"].as_str();
+        check_fields(&r, schema(&kind, event));
+        kinds.push(match event {
+            Some(e) => format!("{kind} {e}"),
+            None => kind,
+        });
+    }
+    kinds
+}
+
+/// `--trace json` on the incident library: stdout is JSON lines only, each record has
+/// the structured fields of its kind, each scenario ends with a verdict record, and the
+/// human table goes to stderr.
+#[test]
+fn a_json_trace_is_json_lines_with_structured_fields_per_kind() {
+    let out = gatesim()
+        .args(["run", "scenarios/incidents", "--trace", "json"])
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("scenarios: "),
+        "the table on stderr: {stderr}"
+    );
+    let kinds = parse_json_trace(&stdout);
+    let incidents = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/incidents"
+    ))
+    .expect("the incident library")
+    .count();
+    assert_eq!(kinds.iter().filter(|k| *k == "verdict").count(), incidents);
+    assert_eq!(kinds.last().map(String::as_str), Some("verdict"));
+    // The library exercises these; a kind that stops appearing is a lost test.
+    for kind in [
+        "arrived",
+        "dispatched",
+        "answered",
+        "responded",
+        "fault",
+        "tracked",
+        "event skipped",
+        "event classified",
+        "event cooled_down",
+        "event marked_unhealthy",
+        "event blacklisted",
+        "event suspended",
+        "event evicted",
+        "event waiting",
+        "event counted",
+        "event provider_scored",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} record");
+    }
+}
+
+/// A failing run's verdict record names the broken invariants and the replay line.
+#[test]
+fn a_json_trace_of_a_failing_run_ends_with_a_failing_verdict_record() {
+    let out = gatesim()
+        .args([
+            "run",
+            "scenarios/incidents/invalid-key-400.json",
+            "--trace",
+            "json",
+        ])
+        .args(["--regression", "invalid-key-400"])
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    parse_json_trace(&stdout);
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("records")).expect("JSON");
+    assert_eq!(last["kind"], "verdict");
+    assert_eq!(last["passed"], false);
+    assert_eq!(last["knobs"][0], "InvalidKey400IsRequestError");
+    let failed = last["invariants_failed"].as_array().expect("an array");
+    assert!(
+        failed.iter().any(|i| i == "auth-blacklist-global"),
+        "{last}"
+    );
+    assert_eq!(
+        last["replay"],
+        "cargo gatesim run scenarios/incidents/invalid-key-400.json --seed 7 --regression invalid-key-400"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\nFAIL trace "),
+        "the human verdict on stderr: {stderr}"
+    );
+}
+
+/// `-q` drops the trace whatever `--trace` says; a directory prints traces only when
+/// `--trace` asks.
+#[test]
+fn quiet_drops_the_trace_and_a_directory_honours_trace() {
+    let file = "scenarios/incidents/invalid-key-400.json";
+    let out = gatesim()
+        .args(["run", file, "--trace", "json", "-q"])
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PASS trace f3fb0363f8f065d4"), "{stdout}");
+    assert!(
+        !stdout
+            .lines()
+            .any(|l| l.starts_with('{') || l.starts_with("t+")),
+        "{stdout}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("gatesim-trace-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for id in ["invalid-key-400", "longer-cooldown-wins"] {
+        std::fs::copy(
+            format!("{root}/scenarios/incidents/{id}.json"),
+            dir.join(format!("{id}.json")),
+        )
+        .expect("copy an incident");
+    }
+    let run = |extra: &[&str]| {
+        let out = gatesim()
+            .arg("run")
+            .arg(&dir)
+            .args(extra)
+            .output()
+            .expect("gatesim runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (plain, text, quiet) = (
+        run(&[]),
+        run(&["--trace", "text"]),
+        run(&["--trace", "text", "-q"]),
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    assert!(!plain.contains("\nt+"), "{plain}");
+    assert_eq!(plain, quiet);
+    assert!(
+        text.contains("-- trace invalid-key-400 (seed 7)\nt+0.000s fault#0"),
+        "{text}"
+    );
+    assert!(text.contains("-- trace longer-cooldown-wins"), "{text}");
+    let summary = plain.lines().last().expect("a summary");
+    assert!(text.trim_end().ends_with(summary), "{text}");
+}
+
+/// The `FAIL` lines of a sweep report.
+fn failing(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .filter(|l| l.starts_with("FAIL "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The seed of a `FAIL <scenario> seed <N>: ...` line.
+fn seed_of(line: &str) -> u64 {
+    line.split(" seed ")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no seed in {line}"))
+}
+
+/// A temporary directory holding copies of scenario files (`swarm/standard.json`, ...).
+fn scenario_dir(tag: &str, files: &[&str]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gatesim-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    for f in files {
+        let name = f.split_once('/').expect("a folder").1;
+        std::fs::copy(format!("{root}/scenarios/{f}"), dir.join(name)).expect("copy");
+    }
+    dir
+}
+
+/// A summary file path outside any swept directory (a summary there would be swept as a
+/// scenario file).
+fn summary_path(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("gatesim-{tag}-{}.json", std::process::id()))
+}
+
+/// Runs `gatesim sweep DIR --seeds SEEDS --regression invalid-key-400 EXTRA...`.
+fn sweep_with_knob(dir: &Path, seeds: &str, extra: &[&OsStr]) -> (Option<i32>, String) {
+    let out = gatesim()
+        .arg("sweep")
+        .arg(dir)
+        .args([
+            "--seeds",
+            seeds,
+            "--regression",
+            "invalid-key-400",
+            "--jobs",
+            "2",
+        ])
+        .args(extra)
+        .output()
+        .expect("gatesim runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `sweep --shard I/N`: the shards together run every seed once, and `merge-sweeps` of
+/// their summaries reports exactly what the unsharded sweep reports, under a knob that
+/// fails some seeds and not others, over two scenario files.
+#[test]
+fn sweep_shards_merge_into_the_unsharded_report() {
+    let dir = scenario_dir(
+        "shards",
+        &["swarm/standard.json", "incidents/invalid-key-400.json"],
+    );
+    let (code, full) = sweep_with_knob(&dir, "10..17", &[]);
+    assert_eq!(code, Some(1), "{full}");
+    assert!(
+        full.starts_with("2 scenarios × 7 seeds = 14 runs: "),
+        "{full}"
+    );
+    let swarm_failing = failing(&full)
+        .iter()
+        .filter(|l| l.starts_with("FAIL standard"))
+        .count();
+    assert!(
+        (1..7).contains(&swarm_failing),
+        "some swarm seeds fail, not all: {full}"
+    );
+
+    let (s1, s2) = (summary_path("shard1"), summary_path("shard2"));
+    let shard = |i: &str, file: &Path| {
+        let args: [&OsStr; 4] = [
+            "--shard".as_ref(),
+            i.as_ref(),
+            "--summary-json".as_ref(),
+            file.as_ref(),
+        ];
+        sweep_with_knob(&dir, "10..17", &args)
+    };
+    let ((c1, one), (_, two)) = (shard("1/2", &s1), shard("2/2", &s2));
+    assert_eq!(c1, Some(1));
+    let head = "shard 1/2 (seed index mod 2 = 0): 2 scenarios × 4 of 7 seeds = 8 runs";
+    assert!(one.starts_with(head), "{one}");
+    let head = "shard 2/2 (seed index mod 2 = 1): 2 scenarios × 3 of 7 seeds = 6 runs";
+    assert!(two.starts_with(head), "{two}");
+    // Shard 1 runs seeds 10, 12, 14, 16 and shard 2 runs 11, 13, 15: each failure is in
+    // the shard that owns its seed, and together they are the unsharded failures.
+    for (report, parity) in [(&one, 0), (&two, 1)] {
+        for line in failing(report) {
+            assert_eq!(seed_of(&line) % 2, parity, "{line}");
+        }
+    }
+    let mut union = [failing(&one), failing(&two)].concat();
+    let mut expected = failing(&full);
+    union.sort();
+    expected.sort();
+    assert_eq!(union, expected);
+
+    let merge = |files: &[&std::path::PathBuf]| {
+        let out = gatesim().arg("merge-sweeps").args(files).output();
+        out.expect("gatesim runs")
+    };
+    let (merged, incomplete, twice) = (merge(&[&s2, &s1]), merge(&[&s1]), merge(&[&s1, &s2, &s1]));
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    for f in [&s1, &s2] {
+        std::fs::remove_file(f).expect("clean up");
+    }
+    assert_eq!(String::from_utf8_lossy(&merged.stdout), full);
+    assert_eq!(merged.status.code(), Some(1));
+    for (out, problem) in [
+        (incomplete, "shard 2/2 is missing"),
+        (twice, "shard 1/2 is given twice"),
+    ] {
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(problem), "{stderr}");
+    }
 }

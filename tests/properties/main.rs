@@ -1,6 +1,6 @@
 //! Property tests of gatesim: random worlds keep every invariant under the reference
-//! policy, the gateway agrees with a naive model of the key pool at every dispatch, and
-//! runs are deterministic.
+//! policy, the gateway agrees with a naive model of the key pool at every dispatch, runs
+//! are deterministic, and the scenario loader answers malformed files without panicking.
 //!
 //! Every property runs a fixed number of cases from a fixed proptest seed, so plain
 //! `cargo test` is deterministic and fast. To go deeper, raise the count (and, for new
@@ -28,6 +28,7 @@ macro_rules! regressions_file {
 
 mod determinism;
 mod keypool;
+mod loader_fuzz;
 mod naive;
 mod ops;
 mod plan;

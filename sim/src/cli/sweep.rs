@@ -1,5 +1,5 @@
-//! `gatesim sweep`: every scenario × seed on worker threads, a progress line on a
-//! terminal, then the failures with one replay line each.
+//! `gatesim sweep`: every scenario × seed (or one shard of the seeds) on worker threads,
+//! a progress line on a terminal, then the failures with one replay line each.
 
 use super::{load, replay_line, scenario_files};
 use crate::runner::{judge, Judge};
@@ -17,8 +17,158 @@ struct Job<'a> {
     seed: u64,
 }
 
-/// Runs the sweep; returns the exit status.
-pub(super) fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, knobs: &[Regression]) -> u8 {
+/// Which seeds of the range one sweep runs: those whose index in the range (seed minus
+/// the range start) is `index - 1` modulo `count`. Round robin, not blocks, so every
+/// shard gets a share of each part of the range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Shard {
+    /// 1-based.
+    pub(super) index: u64,
+    /// Shards in all (1 = the whole range).
+    pub(super) count: u64,
+}
+
+impl Shard {
+    /// The whole range.
+    pub(super) const ALL: Shard = Shard { index: 1, count: 1 };
+
+    /// Parses `i/n` (1 ≤ i ≤ n).
+    pub(super) fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("{text:?} is not a shard: use I/N with 1 <= I <= N, e.g. 1/4");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u64, u64) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The seeds of `seeds` this shard runs, in order.
+    pub(super) fn seeds(self, seeds: Range<u64>) -> impl Iterator<Item = u64> {
+        let start = seeds.start;
+        seeds.filter(move |s| (s - start) % self.count == self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// One failing (scenario, seed) of a sweep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Failure {
+    /// The scenario file.
+    pub(super) file: PathBuf,
+    /// Its id.
+    pub(super) scenario: String,
+    /// The seed.
+    pub(super) seed: u64,
+    /// What failed: invariant names, expectations, or an engine error.
+    pub(super) failures: Vec<String>,
+}
+
+/// What a sweep (or a shard of one) found: what `--summary-json` writes and
+/// `merge-sweeps` reads back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Summary {
+    /// The path swept, as given.
+    pub(super) path: String,
+    /// The seed range of the whole sweep.
+    pub(super) seeds: Range<u64>,
+    /// The shard this summary covers.
+    pub(super) shard: Shard,
+    /// Knobs on, by incident id.
+    pub(super) knobs: Vec<String>,
+    /// Scenario files swept.
+    pub(super) scenarios: usize,
+    /// Runs made.
+    pub(super) runs: usize,
+    /// The failing runs, in (file, seed) order.
+    pub(super) failures: Vec<Failure>,
+}
+
+impl Summary {
+    /// The report: a count line (naming the shard, if any), then one line per failure
+    /// with its replay line. A merge of every shard renders as the unsharded sweep.
+    pub(super) fn render(&self, knobs: &[Regression]) -> String {
+        let seeds = self.seeds.end - self.seeds.start;
+        let mut out = if self.shard == Shard::ALL {
+            format!("{} scenarios × {seeds} seeds", self.scenarios)
+        } else {
+            format!(
+                "shard {} (seed index mod {} = {}): {} scenarios × {} of {seeds} seeds",
+                self.shard,
+                self.shard.count,
+                self.shard.index - 1,
+                self.scenarios,
+                self.shard.seeds(self.seeds.clone()).count()
+            )
+        };
+        out.push_str(&format!(
+            " = {} runs: {} failing\n",
+            self.runs,
+            self.failures.len()
+        ));
+        for f in &self.failures {
+            out.push_str(&format!(
+                "FAIL {} seed {}: {}\n",
+                f.scenario,
+                f.seed,
+                f.failures.join("; ")
+            ));
+            out.push_str(&format!(
+                "     replay: {}\n",
+                replay_line(&f.file, f.seed, knobs)
+            ));
+        }
+        out
+    }
+
+    /// The summary as one JSON object (`gatesim merge-sweeps` reads it back).
+    pub(super) fn to_json(&self) -> serde_json::Value {
+        let failures: Vec<serde_json::Value> = self
+            .failures
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "file": f.file.display().to_string(),
+                    "scenario": f.scenario,
+                    "seed": f.seed,
+                    "failures": f.failures,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "v": SUMMARY_VERSION,
+            "kind": "sweep",
+            "path": self.path,
+            "seeds": [self.seeds.start, self.seeds.end],
+            "shard": [self.shard.index, self.shard.count],
+            "knobs": self.knobs,
+            "scenarios": self.scenarios,
+            "runs": self.runs,
+            "failures": failures,
+        })
+    }
+}
+
+/// The `v` of a sweep summary file.
+pub(super) const SUMMARY_VERSION: u64 = 1;
+
+/// Runs the sweep (or one shard of it); returns the exit status.
+pub(super) fn sweep(
+    path: &Path,
+    seeds: Range<u64>,
+    jobs: usize,
+    knobs: &[Regression],
+    shard: Shard,
+    summary_json: Option<&Path>,
+) -> u8 {
     let files = match scenario_files(path) {
         Ok(f) => f,
         Err(e) => {
@@ -36,7 +186,7 @@ pub(super) fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, knobs: &[Regres
     let work: Vec<Job> = worlds
         .iter()
         .flat_map(|(f, w)| {
-            seeds.clone().map(move |seed| Job {
+            shard.seeds(seeds.clone()).map(move |seed| Job {
                 file: f,
                 world: w,
                 seed,
@@ -44,24 +194,32 @@ pub(super) fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, knobs: &[Regres
         })
         .collect();
     let results = run_all(&work, jobs);
-    println!(
-        "{} scenarios × {} seeds = {} runs: {} failing",
-        worlds.len(),
-        seeds.end - seeds.start,
-        work.len(),
-        results.len()
-    );
-    for (i, failures) in &results {
-        let job = &work[*i];
-        println!(
-            "FAIL {} seed {}: {}",
-            job.world.id,
-            job.seed,
-            failures.join("; ")
-        );
-        println!("     replay: {}", replay_line(job.file, job.seed, knobs));
+    let summary = Summary {
+        path: path.display().to_string(),
+        seeds,
+        shard,
+        knobs: knobs.iter().map(|k| k.incident().to_string()).collect(),
+        scenarios: worlds.len(),
+        runs: work.len(),
+        failures: results
+            .into_iter()
+            .map(|(i, failures)| Failure {
+                file: work[i].file.to_path_buf(),
+                scenario: work[i].world.id.clone(),
+                seed: work[i].seed,
+                failures,
+            })
+            .collect(),
+    };
+    print!("{}", summary.render(knobs));
+    if let Some(out) = summary_json {
+        let text = format!("{}\n", summary.to_json());
+        if let Err(e) = std::fs::write(out, text) {
+            eprintln!("gatesim: cannot write {}: {e}", out.display());
+            return 2;
+        }
     }
-    u8::from(!results.is_empty())
+    u8::from(!summary.failures.is_empty())
 }
 
 /// Runs every job on `jobs` worker threads (a progress line on a terminal): the failing
@@ -121,5 +279,39 @@ fn run_job(job: &Job<'_>) -> Vec<String> {
             out
         }
         Err(e) => vec![format!("engine error: {e}")],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_seed_range_round_robin() {
+        for (range, count) in [(0..10, 3), (5..6, 1), (7..9, 4), (100..117, 17)] {
+            let mut seen: Vec<u64> = Vec::new();
+            for index in 1..=count {
+                let shard = Shard { index, count };
+                let seeds: Vec<u64> = shard.seeds(range.clone()).collect();
+                assert!(seeds.windows(2).all(|w| w[1] - w[0] == count), "{seeds:?}");
+                seen.extend(seeds);
+            }
+            seen.sort_unstable();
+            assert_eq!(
+                seen,
+                range.clone().collect::<Vec<_>>(),
+                "{range:?} / {count}"
+            );
+        }
+        let shard = Shard::parse("2/3").expect("a shard");
+        assert_eq!(shard.seeds(10..17).collect::<Vec<_>>(), [11, 14]);
+        assert_eq!(Shard::parse(" 1 / 1 "), Ok(Shard::ALL));
+        for bad in ["0/3", "4/3", "1/0", "1", "a/b", "-1/2", "1/2/3"] {
+            let e = Shard::parse(bad).expect_err(bad);
+            assert!(
+                e.ends_with("is not a shard: use I/N with 1 <= I <= N, e.g. 1/4"),
+                "{e}"
+            );
+        }
     }
 }

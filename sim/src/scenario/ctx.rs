@@ -59,7 +59,7 @@ impl Ctx {
 
     /// Parses a duration field, at most [`DURATION_MAX_MS`].
     pub(super) fn duration(&mut self, path: &str, text: &str) -> Option<Duration> {
-        self.bounded(path, text, DURATION_MAX_MS, "10 years (87600h)")
+        self.bounded(path, text, DURATION_MAX_MS, "10 years (3650d)")
     }
 
     /// Parses a latency field (`latency.p50`, `extra`, ...), at most [`LATENCY_MAX_MS`].

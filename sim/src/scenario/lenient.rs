@@ -1,7 +1,10 @@
 //! Serde building blocks of the scenario reader: parts of a file that may be broken on
 //! their own ([`Item`]), duration text and numbers with friendly type errors.
 
-use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::de::value::BorrowedStrDeserializer;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use std::fmt;
@@ -48,7 +51,7 @@ impl<T: DeserializeOwned> Item<T> {
         let mut problems = Vec::new();
         let mut dropped: Vec<String> = Vec::new();
         for _ in 0..RETRIES_MAX {
-            match serde_path_to_error::deserialize::<_, T>(&value) {
+            match serde_path_to_error::deserialize::<_, T>(Strict(&value)) {
                 Ok(t) => {
                     return Item {
                         value: Some(t),
@@ -98,6 +101,134 @@ impl<T: Serialize> Serialize for Item<T> {
             Some(v) => v.serialize(serializer),
             None => serializer.serialize_unit(),
         }
+    }
+}
+
+/// A JSON value read strictly: a struct must be a JSON object. serde's derived structs
+/// also accept a positional array (`["k0", "google-ai-studio", "org"]`, F13): an
+/// undocumented second syntax whose meaning shifts when a field is added, so
+/// `deserialize_struct` refuses arrays. Everything else reads as `serde_json::Value`
+/// reads, with the same messages.
+struct Strict<'a>(&'a Value);
+
+/// Field names a positional-array message lists before "…".
+const FIELDS_LISTED_MAX: usize = 3;
+
+impl<'de> Deserializer<'de> for Strict<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_unit(),
+            Value::Bool(b) => visitor.visit_bool(*b),
+            Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => visitor.visit_u64(u),
+                (None, Some(i), _) => visitor.visit_i64(i),
+                (None, None, f) => visitor.visit_f64(f.unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => visitor.visit_borrowed_str(s),
+            Value::Array(a) => visitor.visit_seq(StrictSeq(a.iter())),
+            Value::Object(m) => visitor.visit_map(StrictMap {
+                entries: m.iter(),
+                value: None,
+            }),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        if let Value::Array(_) = self.0 {
+            let mut names = fields[..fields.len().min(FIELDS_LISTED_MAX)].join(", ");
+            if fields.len() > FIELDS_LISTED_MAX {
+                names.push_str(", …");
+            }
+            return Err(de::Error::custom(format!(
+                "a positional array is not accepted here: write an object with named fields ({names})"
+            )));
+        }
+        self.deserialize_any(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+        byte_buf unit unit_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// The elements of an array, each read strictly.
+struct StrictSeq<'a>(std::slice::Iter<'a, Value>);
+
+impl<'de> SeqAccess<'de> for StrictSeq<'de> {
+    type Error = serde_json::Error;
+
+    fn next_element_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, Self::Error> {
+        self.0
+            .next()
+            .map(|v| seed.deserialize(Strict(v)))
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
+/// The entries of an object, each value read strictly.
+struct StrictMap<'a> {
+    entries: serde_json::map::Iter<'a>,
+    /// The value of the key last read.
+    value: Option<&'a Value>,
+}
+
+impl<'de> MapAccess<'de> for StrictMap<'de> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let Some((key, value)) = self.entries.next() else {
+            return Ok(None);
+        };
+        self.value = Some(value);
+        seed.deserialize(BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<S::Value, Self::Error> {
+        match self.value.take() {
+            Some(v) => seed.deserialize(Strict(v)),
+            None => Err(de::Error::custom("a map value was read before its key")),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
     }
 }
 

@@ -2,12 +2,18 @@
 //! "did you mean" suggestions of error messages.
 
 /// Milliseconds per unit, largest first (the writer picks the largest exact one).
-const UNITS: &[(&str, u64)] = &[("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+const UNITS: &[(&str, u64)] = &[
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
 
 /// The advice every duration error ends with.
-const UNIT_ADVICE: &str = "use ms, s, m or h";
+const UNIT_ADVICE: &str = "use ms, s, m, h or d";
 
-/// Parses a duration such as `1500ms`, `30s`, `1.5s`, `2m`, `1h` or `1m30s` (units in
+/// Parses a duration such as `1500ms`, `30s`, `1.5s`, `2m`, `1h`, `7d` or `1m30s` (units in
 /// decreasing order, each at most once) into milliseconds; fractions are rounded to the
 /// nearest millisecond, halves up. The error is the problem, to be prefixed with the
 /// field path.
@@ -343,12 +349,28 @@ mod tests {
         assert_eq!(parse_duration("6m30s"), Ok(390_000));
         assert_eq!(parse_duration("1h1m1s1ms"), Ok(3_661_001));
         assert_eq!(parse_duration("1m0.5s"), Ok(60_500));
+        assert_eq!(parse_duration("1d"), Ok(86_400_000));
+        assert_eq!(parse_duration("1.5d"), Ok(129_600_000));
+        assert_eq!(parse_duration("2d12h"), Ok(216_000_000));
+        assert_eq!(parse_duration("3650d"), Ok(87_600 * 3_600_000));
+    }
+
+    #[test]
+    fn days_come_first_once_and_are_lower_case() {
+        for bad in ["1h1d", "1d1d", "1D", "d", "1da", "1dd", "1 d", "1.d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+        let e = parse_duration("1h2d").expect_err("out of order");
+        assert!(e.contains("units in decreasing order"), "{e}");
+        assert!(parse_duration("213503982335d")
+            .expect_err("u64 milliseconds overflow")
+            .contains("too large"));
     }
 
     #[test]
     fn bad_durations_say_why() {
         let e = parse_duration("3x").expect_err("bad unit");
-        assert_eq!(e, r#""3x" is not a duration (use ms, s, m or h)"#);
+        assert_eq!(e, r#""3x" is not a duration (use ms, s, m, h or d)"#);
         assert!(parse_duration("-5s")
             .expect_err("negative")
             .contains("negative"));
@@ -380,6 +402,9 @@ mod tests {
             (120_000, "2m"),
             (3_600_000, "1h"),
             (5_400_000, "90m"),
+            (86_400_000, "1d"),
+            (90_000_000, "25h"),
+            (604_800_000, "7d"),
         ] {
             assert_eq!(format_duration(ms), text);
             assert_eq!(parse_duration(text), Ok(ms));

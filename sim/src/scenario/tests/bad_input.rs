@@ -24,7 +24,7 @@ fn f01_a_run_of_dashes_is_an_error_not_a_stack_overflow() {
     let e = one_error(&minimal(&format!(r#", "duration": "{dashes}""#)));
     assert!(e.starts_with(r#"duration: "----"#), "{e}");
     assert!(
-        e.ends_with("… (40000 characters) is not a duration (use ms, s, m or h)"),
+        e.ends_with("… (40000 characters) is not a duration (use ms, s, m, h or d)"),
         "{e}"
     );
     assert!(
@@ -58,9 +58,15 @@ fn f03_f16b_durations_are_at_most_ten_years() {
     let e = one_error(&minimal(r#", "duration": "6148914691236517206ms""#));
     assert_eq!(
         e,
-        r#"duration: "6148914691236517206ms" is too long (at most 10 years (87600h))"#
+        r#"duration: "6148914691236517206ms" is too long (at most 10 years (3650d))"#
     );
     ok(&minimal(r#", "duration": "87600h""#));
+    ok(&minimal(r#", "duration": "3650d""#));
+    let e = one_error(&minimal(r#", "duration": "3650d1ms""#));
+    assert_eq!(
+        e,
+        r#"duration: "3650d1ms" is too long (at most 10 years (3650d))"#
+    );
     let generator = r#", "workload": { "generators": [ { "from": "5124099990h",
         "until": "5124100000h", "rate_per_s": 1, "project": "p1",
         "mix": [ { "model": "m1" } ] } ] }"#;
@@ -259,4 +265,46 @@ fn f11b_providers_times_regions_is_at_most_100_000() {
         one_error(&text),
         "providers: 1001 providers × 1002 regions is too many (at most 100000 pairs)"
     );
+}
+
+/// F13: serde reads a struct from a positional array too (`["k0", "google-ai-studio",
+/// "org"]`). That second syntax is undocumented and changes meaning when a field is
+/// added, so every place that takes an object refuses an array, naming the field.
+#[test]
+fn f13_positional_arrays_are_refused_where_objects_are_expected() {
+    let e = one_error(&with_provider(r#""latency": ["100ms", "300ms"]"#));
+    assert_eq!(
+        e,
+        "providers[0].latency: a positional array is not accepted here: write an object with named fields (p50, p99)"
+    );
+    let text = minimal("").replacen(
+        r#"{ "id": "p", "regions": ["r"] }"#,
+        r#"["p", "google", ["r"]]"#,
+        1,
+    );
+    assert!(
+        text.contains(r#"["p", "google""#),
+        "the provider was replaced: {text}"
+    );
+    let e = errors(&text);
+    assert!(
+        e.iter().any(|e| e.starts_with(
+            "providers[0]: a positional array is not accepted here: write an object with named fields (id, style, regions, …)"
+        )),
+        "{e:?}"
+    );
+    let e = errors(&minimal(
+        r#", "workload": [[["0s", "p1", "m1"]]], "expect": [[0, "success"]]"#,
+    ));
+    for field in ["workload", "expect[0]"] {
+        let prefix = format!("{field}: a positional array is not accepted here");
+        assert!(e.iter().any(|e| e.starts_with(&prefix)), "{field}: {e:?}");
+    }
+    let e = one_error(&format!("[{}]", minimal("")));
+    assert_eq!(
+        e,
+        r#"(file): a scenario is a JSON object ({ "version": 1, ... })"#
+    );
+    // Arrays stay arrays where the format has lists.
+    ok(&minimal(""));
 }
