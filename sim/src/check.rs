@@ -279,7 +279,13 @@ impl<'w> Pass<'w> {
             Event::Resumed { .. } => {}
             // `bounded-state` is judged on the entry counts (`Record::Tracked`).
             Event::Evicted { credential, scope } => self.evicted(*credential, *scope),
-            Event::Waiting { request, until: _ } => self.ledger.waiting(*request),
+            Event::Waiting { request, until } => {
+                let mut cx = self.cx(now);
+                if let Some(open) = cx.ledger.requests.get(request) {
+                    liveness::waiting(&mut cx, *request, open, *until);
+                }
+                self.ledger.waiting(*request, now, *until);
+            }
             Event::Charged {
                 request,
                 attempt: None,

@@ -27,6 +27,9 @@ pub(super) struct Open {
     /// Places (provider × region) opened, per iteration.
     pub places: BTreeMap<u32, BTreeSet<(ProviderId, RegionId)>>,
     pub waited: bool,
+    /// Wait rounds taken in the current iteration, and the time the request waited in all.
+    pub wait_rounds: u32,
+    pub waited_for: gatesim_core::Duration,
     pub first_byte_sent: bool,
     pub first_outcome_invalid: Option<u16>,
     pub answered_any: bool,
@@ -91,6 +94,8 @@ impl<'w> Ledger<'w> {
                 iteration: 1,
                 places: BTreeMap::new(),
                 waited: false,
+                wait_rounds: 0,
+                waited_for: gatesim_core::Duration::ZERO,
                 first_byte_sent: false,
                 first_outcome_invalid: None,
                 answered_any: false,
@@ -139,9 +144,11 @@ impl<'w> Ledger<'w> {
             info.first_byte_sent = true;
         }
         if cause == Cause::Ok && a.iteration >= info.iteration {
-            // The next attempt, if any, starts the next iteration's fresh walk.
+            // The next attempt, if any, starts the next iteration's fresh walk, with wait
+            // rounds of its own (the total wait is the request's).
             info.walk_start = true;
             info.walk_tried.clear();
+            info.wait_rounds = 0;
         }
         debug_assert!(info.consistent(&self.attempts), "ledger after answer");
     }
@@ -165,10 +172,13 @@ impl<'w> Ledger<'w> {
         self.model.forget(credential, scope);
     }
 
-    /// A request waits for a cooldown: its next dispatch starts a fresh walk.
-    pub(super) fn waiting(&mut self, request: RequestId) {
+    /// A request waits from `now` until `until` for a cooldown: its next dispatch starts
+    /// a fresh walk.
+    pub(super) fn waiting(&mut self, request: RequestId, now: Instant, until: Instant) {
         if let Some(info) = self.requests.get_mut(&request) {
             info.waited = true;
+            info.wait_rounds += 1;
+            info.waited_for = info.waited_for + until.saturating_since(now);
             info.walk_start = true;
             info.walk_tried.clear();
             debug_assert!(info.consistent(&self.attempts), "ledger after waiting");

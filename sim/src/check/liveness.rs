@@ -12,8 +12,8 @@ use crate::provider::{request_draw, Cause};
 use crate::trace::Arrival;
 use crate::world::FaultKind;
 use gatesim_core::{
-    Block, ClientResponse, Duration, KeyId, Outcome, ProviderId, RegionId, RequestId, RequestKind,
-    Scope, StreamError,
+    Block, ClientResponse, Duration, Instant, KeyId, Outcome, ProviderId, RegionId, RequestId,
+    RequestKind, Scope, StreamError,
 };
 use std::collections::BTreeSet;
 
@@ -250,5 +250,25 @@ fn usable_left(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open) {
             cx.place(p.provider, p.region)
         );
         cx.fail(Invariant::NoFalseExhaustion, Some(request), None, detail);
+    }
+}
+
+/// A request waits for a cooldown: within the contract's rounds and total wait.
+pub(super) fn waiting(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, until: Instant) {
+    let c = cx.world.contract;
+    let rounds = open.wait_rounds + 1;
+    let total = open.waited_for + until.saturating_since(cx.now);
+    if rounds > c.wait_rounds_max {
+        let detail = format!(
+            "wait round {rounds} until {until}, but the contract allows {}",
+            c.wait_rounds_max
+        );
+        cx.fail(Invariant::WaitsForCooldown, Some(request), None, detail);
+    } else if total > c.wait_max {
+        let detail = format!(
+            "waits {total} in all (until {until}), longer than the contract's {}",
+            c.wait_max
+        );
+        cx.fail(Invariant::WaitsForCooldown, Some(request), None, detail);
     }
 }

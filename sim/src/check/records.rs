@@ -52,6 +52,15 @@ pub(super) fn dispatched_unopened(cx: &mut Ctx<'_, '_>, a: &Attempt) {
 
 /// The gateway recorded `what` on `credential` because of `attempt`: the attempt sent it.
 pub(super) fn attributed(cx: &mut Ctx<'_, '_>, credential: KeyId, attempt: AttemptId, what: &str) {
+    if cx.world.catalog.credential(credential).source == gatesim_core::Source::Byok {
+        // A user's own key is not the pool's to mark (aibridge's BYOK marks are no-ops).
+        let detail = format!(
+            "{what} recorded on {}, a user's own key",
+            cx.key(credential)
+        );
+        let request = cx.ledger.attempts.get(&attempt).map(|(a, _)| a.request);
+        cx.fail(Invariant::Attribution, request, Some(attempt), detail);
+    }
     let Some((a, _)) = cx.ledger.attempts.get(&attempt) else {
         return;
     };

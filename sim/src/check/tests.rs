@@ -341,3 +341,119 @@ fn the_gateways_reported_accounting_is_checked_against_the_history() {
         [Invariant::BoundedState]
     );
 }
+
+/// Counts the checker keeps itself: a wait longer than the contract's `wait_max`, and an
+/// upstream call after every iteration of the request was served (mutation survivors of
+/// `docs/mutants.md`, caught before only by expect blocks).
+#[test]
+fn waits_and_calls_beyond_the_contract_are_reported() {
+    use crate::trace::Record;
+    let world = incident("alias-cooldown-wait");
+    let fresh = || {
+        let options = crate::engine::RunOptions {
+            seed: world.seed,
+            record: true,
+        };
+        crate::engine::run(&world, options).expect("run")
+    };
+    let broken = |run: &crate::engine::Run| {
+        let mut ids: Vec<Invariant> = check(world.terms(), run)
+            .iter()
+            .map(|v| v.invariant)
+            .collect();
+        ids.dedup();
+        ids
+    };
+    let mut run = fresh();
+    assert!(broken(&run).is_empty(), "reference is clean");
+    let wait = run
+        .trace
+        .entries
+        .iter_mut()
+        .find_map(|e| match &mut e.record {
+            Record::Core(Event::Waiting { until, .. }) => Some((e.at, until)),
+            _ => None,
+        })
+        .expect("the incident waits");
+    *wait.1 = wait.0 + world.contract.wait_max + gatesim_core::Duration::from_secs(1);
+    assert_eq!(broken(&run), [Invariant::WaitsForCooldown]);
+
+    let mut run = fresh();
+    let entries = &run.trace.entries;
+    let j = entries
+        .iter()
+        .position(|e| {
+            matches!(&e.record, Record::Answered { cause, .. } if *cause == crate::provider::Cause::Ok)
+        })
+        .expect("an attempt succeeds");
+    let Record::Answered { attempt, .. } = &entries[j].record else {
+        unreachable!("found above")
+    };
+    let mut again = entries
+        .iter()
+        .find_map(|e| match &e.record {
+            Record::Dispatched(a) if a.id == *attempt => Some(a.clone()),
+            _ => None,
+        })
+        .expect("it was dispatched");
+    again.id = gatesim_core::AttemptId(9_998);
+    let at = entries[j].at;
+    run.trace.entries.insert(
+        j + 1,
+        crate::trace::Entry {
+            at,
+            record: Record::Dispatched(again),
+        },
+    );
+    assert!(
+        broken(&run).contains(&Invariant::AttemptBudget),
+        "{:?}",
+        broken(&run)
+    );
+}
+
+/// A user's own (BYOK) key is not the pool's: a health mark on it is reported.
+#[test]
+fn a_mark_on_a_users_own_key_is_reported() {
+    use crate::trace::Record;
+    let world = incident("byok-single-attempt");
+    let options = crate::engine::RunOptions {
+        seed: world.seed,
+        record: true,
+    };
+    let mut run = crate::engine::run(&world, options).expect("run");
+    assert!(check(world.terms(), &run).is_empty(), "reference is clean");
+    let (j, a) = run
+        .trace
+        .entries
+        .iter()
+        .enumerate()
+        .find_map(|(j, e)| match &e.record {
+            Record::Dispatched(a)
+                if world.catalog.credential(a.credential).source == gatesim_core::Source::Byok =>
+            {
+                Some((j, a.clone()))
+            }
+            _ => None,
+        })
+        .expect("a BYOK attempt");
+    let at = run.trace.entries[j].at;
+    run.trace.entries.insert(
+        j + 1,
+        crate::trace::Entry {
+            at,
+            record: Record::Core(Event::CooledDown {
+                credential: a.credential,
+                scope: a.scope,
+                until: at + gatesim_core::Duration::from_secs(60),
+                attempt: a.id,
+            }),
+        },
+    );
+    let v = check(world.terms(), &run);
+    assert!(
+        v.iter().any(|x| x.invariant == Invariant::Attribution
+            && x.detail.contains("a user's own key")),
+        "{v:?}"
+    );
+}

@@ -8,6 +8,7 @@
 use super::ledger::Open;
 use super::model::Pair;
 use super::{Ctx, Invariant};
+use crate::provider::Cause;
 use gatesim_core::{
     Attempt, ClientResponse, Mode, Outcome, ProviderId, RegionId, RequestId, RequestKind, Scope,
     Source,
@@ -45,6 +46,18 @@ pub(super) fn dispatched(cx: &mut Ctx<'_, '_>, a: &Attempt, open: &Open) {
     if open.first_byte_sent {
         let detail = "another attempt after the stream delivered bytes".into();
         cx.fail(Invariant::NoFailoverAfterFirstByte, r, id, detail);
+    }
+    let served = cx
+        .ledger
+        .answers(&open.attempts)
+        .filter(|(_, cause)| *cause == Cause::Ok)
+        .count();
+    if served >= arrival.iterations.max(1) as usize {
+        let detail = format!(
+            "another attempt after all {} iterations of the request were served",
+            arrival.iterations.max(1)
+        );
+        cx.fail(Invariant::AttemptBudget, r, id, detail);
     }
     if open.walk_start && arrival.byok.is_none() && mode != Mode::Hybrid {
         primary_first(cx, a, open, mode, &pair);
