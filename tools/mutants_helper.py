@@ -150,12 +150,12 @@ def summary(results_path, out_md, equivalent_path=None, meta_path=None):
         + (f", from {meta['total']} listed" if "total" in meta else ""),
     ]
     if meta:
-        lines.append(f"- commit {meta.get('commit', '?')}, cargo-mutants {meta.get('tool', '?')}, "
+        lines.append(f"- commit {meta.get('commit', '?')}, {meta.get('tool', '?')}, "
                      f"started {meta.get('started', '?')}")
     lines += [
         f"- killed {count['killed']} (of which {panics} by a panic), survived {count['survived']}, "
         f"unviable {count['unviable']}, timeout {count['timeout']}",
-        f"- equivalent (by hand, `{equivalent_path or '-'}`): {len(equiv)}",
+        f"- equivalent (by hand, `{os.path.basename(equivalent_path or '-')}`): {len(equiv)}",
         f"- **score = killed / (viable - equivalent) = {count['killed']}/{denominator} = {score:.1%}** "
         f"(viable = killed + survived + timeout; without the equivalence list {raw:.1%})",
         "",
