@@ -5,7 +5,7 @@ use std::fmt;
 
 /// Every tunable of the routing, health and retry logic.
 ///
-/// Defaults come from production gateways (see `spec/peers.md`); each field says where.
+/// Defaults come from production gateways (llmgateway, CLIProxyAPI, Coder AI Bridge, LiteLLM); each field says which.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// Cooldown after a 429 without a usable Retry-After (aibridge, CLIProxyAPI: 60 s).
@@ -87,7 +87,7 @@ macro_rules! regressions {
     ($($(#[doc = $doc:literal])* $knob:ident = $incident:literal,)*) => {
         /// A production bug that can be put back on purpose, named after its incident.
         ///
-        /// Each knob restores exactly the behaviour described in `spec/incidents.md` for
+        /// Each knob restores exactly the behaviour described by its incident file (`scenarios/incidents/<id>.json`) for
         /// the incident id it carries; the detection matrix proves the invariants catch it.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Regression {
@@ -103,7 +103,7 @@ macro_rules! regressions {
                 match self { $(Regression::$knob => stringify!($knob),)* }
             }
 
-            /// The incident id (`spec/incidents.md`) whose bug this knob puts back.
+            /// The incident id (`scenarios/incidents/<id>.json`) whose bug this knob puts back.
             pub fn incident(self) -> &'static str {
                 match self { $(Regression::$knob => $incident,)* }
             }

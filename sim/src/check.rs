@@ -1,4 +1,4 @@
-//! The invariant checker: every invariant of `spec/invariants.md`, verified over a run's
+//! The invariant checker: every invariant of `docs/invariants.md`, verified over a run's
 //! trace and final state.
 //!
 //! It does not trust the gateway's classification or flags: it rebuilds, from the ground

@@ -1,7 +1,7 @@
 //! gatesim-sim: a deterministic discrete-event simulator around the sans-IO gateway core.
 //!
 //! A [`World`](world::World) (from a scenario file) and a seed give a [`Trace`](trace::Trace)
-//! of every decision; the [`check`] module verifies the invariants of `spec/invariants.md`
+//! of every decision; the [`check`] module verifies the invariants of `docs/invariants.md`
 //! on it, independently of the core's own bookkeeping.
 
 #![warn(unreachable_pub)]

@@ -1,7 +1,7 @@
 //! Scenario files, format version 1: JSON in, a validated [`World`] out, and back.
 //!
-//! The format is the public, stable interface of gatesim (`spec/scenario-format.md`;
-//! every field, default and fault kind is documented in `scenarios/README.md`). Reading
+//! The format is the public, stable interface of gatesim (every field, default and fault
+//! kind is documented in `scenarios/README.md`). Reading
 //! goes in three steps, each reporting every problem it finds rather than the first:
 //!
 //! 1. JSON syntax (line and column; duplicate keys are syntax errors here), and a scan of

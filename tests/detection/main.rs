@@ -1,4 +1,4 @@
-//! The detection matrix (`spec/invariants.md`): every regression knob, turned on alone, is
+//! The detection matrix (`docs/invariants.md`): every regression knob, turned on alone, is
 //! caught by the invariants — never by the scenario's own expectations — on its incident
 //! file or on a sweep of the standard swarm world; with every knob off nothing fires on
 //! any incident or swarm seed. The matrix is kept as a snapshot so that a change that

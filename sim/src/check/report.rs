@@ -4,7 +4,7 @@
 use gatesim_core::{AttemptId, Instant, RequestId};
 use std::fmt;
 
-/// Every invariant of `spec/invariants.md`. The declaration order is the report order.
+/// Every invariant of `docs/invariants.md`. The declaration order is the report order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Invariant {
     /// `auth-blacklist-global`
