@@ -279,13 +279,7 @@ impl<'w> Pass<'w> {
             Event::Resumed { .. } => {}
             // `bounded-state` is judged on the entry counts (`Record::Tracked`).
             Event::Evicted { credential, scope } => self.evicted(*credential, *scope),
-            Event::Waiting { request, until } => {
-                let mut cx = self.cx(now);
-                if let Some(open) = cx.ledger.requests.get(request) {
-                    liveness::waiting(&mut cx, *request, open, *until);
-                }
-                self.ledger.waiting(*request, now, *until);
-            }
+            Event::Waiting { request, until } => self.waiting(now, *request, *until),
             Event::Charged {
                 request,
                 attempt: None,
@@ -312,6 +306,15 @@ impl<'w> Pass<'w> {
             // The attempt's `Record::Answered` carries what the checker needs.
             Event::StaleResponse { .. } => {}
         }
+    }
+
+    /// A request waits until `until`: judged, then written into the ledger.
+    fn waiting(&mut self, now: Instant, request: RequestId, until: Instant) {
+        let mut cx = self.cx(now);
+        if let Some(open) = cx.ledger.requests.get(&request) {
+            liveness::waiting(&mut cx, request, open, until);
+        }
+        self.ledger.waiting(request, now, until);
     }
 
     /// Judges the gateway's state at the end of the run, when its getters were read.

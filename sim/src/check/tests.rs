@@ -346,6 +346,8 @@ fn the_gateways_reported_accounting_is_checked_against_the_history() {
 /// upstream call after every iteration of the request was served (mutation survivors of
 /// `docs/mutants.md`, caught before only by expect blocks).
 #[test]
+// It looks for one kind of record: any other is not it.
+#[allow(clippy::wildcard_enum_match_arm)]
 fn waits_and_calls_beyond_the_contract_are_reported() {
     use crate::trace::Record;
     let world = incident("alias-cooldown-wait");
@@ -414,6 +416,8 @@ fn waits_and_calls_beyond_the_contract_are_reported() {
 
 /// A user's own (BYOK) key is not the pool's: a health mark on it is reported.
 #[test]
+// It looks for one kind of record: any other is not it.
+#[allow(clippy::wildcard_enum_match_arm)]
 fn a_mark_on_a_users_own_key_is_reported() {
     use crate::trace::Record;
     let world = incident("byok-single-attempt");
