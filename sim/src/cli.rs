@@ -1,5 +1,5 @@
-//! The `gatesim` command line: run, sweep, merge-sweeps, diff, shrink, check, knobs,
-//! matrix, bench.
+//! The `gatesim` command line: run, snapshot, sweep, merge-sweeps, diff, shrink, check,
+//! knobs, matrix, bench.
 //!
 //! Exit status: 0 when everything held, 1 when an invariant or expectation failed,
 //! 2 when the input itself is wrong (unreadable or invalid scenario, bad arguments).
@@ -8,6 +8,7 @@ mod diff;
 mod knobs;
 mod merge;
 mod report;
+mod snapshot;
 mod sweep;
 
 use crate::runner::{judge, Judge};
@@ -45,6 +46,28 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
         /// A policy file replacing the scenario's `policy` section (same shape).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Put a production bug back (knob name or incident id); repeatable.
+        #[arg(long = "regression", value_parser = KnobParser)]
+        regressions: Vec<Regression>,
+    },
+    /// Run scenario files and compare each decision trace with its snapshot,
+    /// `snapshots/<id>.snap` beside the file (insta's format).
+    ///
+    /// Without --accept, a missing or different snapshot gets `<id>.snap.new` beside it
+    /// and a decision diff, and the exit status is 1. With --accept, the snapshots of
+    /// the runs that pass are written.
+    Snapshot {
+        /// A scenario file, or a directory of them (each runs with its own seed).
+        path: PathBuf,
+        /// Write the snapshots (of the runs that pass) instead of comparing.
+        #[arg(long)]
+        accept: bool,
+        /// Seed for every scenario (default: each scenario's own `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// A policy file replacing each scenario's `policy` section (same shape).
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Put a production bug back (knob name or incident id); repeatable.
@@ -170,6 +193,20 @@ pub fn main() -> ExitCode {
                 trace
             };
             run(&path, seed, trace, policy.as_deref(), &regressions)
+        }
+        Command::Snapshot {
+            path,
+            accept,
+            seed,
+            policy,
+            regressions,
+        } => {
+            let opts = crate::snapshot::Options {
+                seed,
+                policy,
+                regressions,
+            };
+            snapshot::snapshot(&path, &opts, accept)
         }
         Command::Sweep {
             path,
@@ -340,22 +377,29 @@ pub fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Loads a scenario, with a policy file spliced in and knobs added; errors printed.
 fn load(path: &Path, policy: Option<&Path>, knobs: &[Regression]) -> Option<World> {
-    let result = match policy {
-        None => scenario::load(path),
-        Some(p) => with_policy(path, p),
-    };
-    match result {
-        Ok(mut w) => {
-            for k in knobs {
-                w.policy.regressions = w.policy.regressions.with(*k);
-            }
-            Some(w)
-        }
+    match load_world(path, policy, knobs) {
+        Ok(w) => Some(w),
         Err(errors) => {
             print_errors(path, &errors);
             None
         }
     }
+}
+
+/// Loads a scenario as `run` does: a policy file spliced in, knobs added.
+pub(crate) fn load_world(
+    path: &Path,
+    policy: Option<&Path>,
+    knobs: &[Regression],
+) -> Result<World, Vec<ScenarioError>> {
+    let mut w = match policy {
+        None => scenario::load(path),
+        Some(p) => with_policy(path, p),
+    }?;
+    for k in knobs {
+        w.policy.regressions = w.policy.regressions.with(*k);
+    }
+    Ok(w)
 }
 
 fn with_policy(path: &Path, policy: &Path) -> Result<World, Vec<ScenarioError>> {
