@@ -58,22 +58,7 @@ enum Command {
     /// Without --accept, a missing or different snapshot gets `<id>.snap.new` beside it
     /// and a decision diff, and the exit status is 1. With --accept, the snapshots of
     /// the runs that pass are written.
-    Snapshot {
-        /// A scenario file, or a directory of them (each runs with its own seed).
-        path: PathBuf,
-        /// Write the snapshots (of the runs that pass) instead of comparing.
-        #[arg(long)]
-        accept: bool,
-        /// Seed for every scenario (default: each scenario's own `seed`).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// A policy file replacing each scenario's `policy` section (same shape).
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Put a production bug back (knob name or incident id); repeatable.
-        #[arg(long = "regression", value_parser = KnobParser)]
-        regressions: Vec<Regression>,
-    },
+    Snapshot(snapshot::Args),
     /// Run every scenario × seed; swarm files draw new faults per seed.
     Sweep {
         /// A scenario file or a directory.
@@ -194,20 +179,7 @@ pub fn main() -> ExitCode {
             };
             run(&path, seed, trace, policy.as_deref(), &regressions)
         }
-        Command::Snapshot {
-            path,
-            accept,
-            seed,
-            policy,
-            regressions,
-        } => {
-            let opts = crate::snapshot::Options {
-                seed,
-                policy,
-                regressions,
-            };
-            snapshot::snapshot(&path, &opts, accept)
-        }
+        Command::Snapshot(args) => snapshot::snapshot(args),
         Command::Sweep {
             path,
             seeds,

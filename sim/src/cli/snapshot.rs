@@ -1,13 +1,47 @@
 //! `gatesim snapshot`: compare each scenario's decision trace with its snapshot, print
 //! the decision diffs, and write pending or accepted snapshot files.
 
+use super::KnobParser;
 use crate::snapshot::{self, Options, Outcome, Snapshot, Status};
-use std::path::Path;
+use gatesim_core::Regression;
+use std::path::{Path, PathBuf};
+
+/// The arguments of `gatesim snapshot`.
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// A scenario file, or a directory of them (each runs with its own seed).
+    path: PathBuf,
+    /// Write the snapshots (of the runs that pass) instead of comparing.
+    #[arg(long)]
+    accept: bool,
+    /// Seed for every scenario (default: each scenario's own `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A policy file replacing each scenario's `policy` section (same shape).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Put a production bug back (knob name or incident id); repeatable.
+    #[arg(long = "regression", value_parser = KnobParser)]
+    regressions: Vec<Regression>,
+}
 
 /// Runs the command; returns the exit status: 2 when a scenario does not load or a
-/// snapshot file cannot be written, else 1 when a run failed or (without `accept`) a
-/// snapshot is new or changed, else 0.
-pub(super) fn snapshot(path: &Path, opts: &Options, accept: bool) -> u8 {
+/// snapshot file cannot be written, else 1 when a run failed or (without `--accept`)
+/// a snapshot is new or changed, else 0.
+pub(super) fn snapshot(args: Args) -> u8 {
+    let Args {
+        path,
+        accept,
+        seed,
+        policy,
+        regressions,
+    } = args;
+    let opts = Options {
+        seed,
+        policy,
+        regressions,
+    };
+    let (path, opts) = (path.as_path(), &opts);
     let outcomes = match snapshot::compare(path, opts) {
         Ok(o) => o,
         Err(e) => {
