@@ -364,6 +364,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn two_files_with_one_id_would_share_a_snapshot_and_are_refused() {
+        let dir = std::env::temp_dir().join(format!("gatesim-dup-id-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for name in ["a.json", "b.json"] {
+            std::fs::copy("../scenarios/incidents/invalid-key-400.json", dir.join(name))
+                .expect("the incident library");
+        }
+        let e = compare(&dir, &Options::default()).expect_err("one id twice");
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = e.to_string();
+        assert!(
+            e.contains("a.json and ") && e.contains("b.json both have id \"invalid-key-400\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_snapshot_file_reads_back_as_its_content() {
         let s = Snapshot {
             id: "x".into(),
