@@ -368,8 +368,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gatesim-dup-id-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         for name in ["a.json", "b.json"] {
-            std::fs::copy("../scenarios/incidents/invalid-key-400.json", dir.join(name))
-                .expect("the incident library");
+            std::fs::copy(
+                "../scenarios/incidents/invalid-key-400.json",
+                dir.join(name),
+            )
+            .expect("the incident library");
         }
         let e = compare(&dir, &Options::default()).expect_err("one id twice");
         let _ = std::fs::remove_dir_all(&dir);
