@@ -1,5 +1,5 @@
-//! The `gatesim` command line: run, sweep, merge-sweeps, diff, shrink, check, knobs,
-//! matrix, bench.
+//! The `gatesim` command line: run, snapshot, sweep, merge-sweeps, diff, shrink, check,
+//! knobs, matrix, bench.
 //!
 //! Exit status: 0 when everything held, 1 when an invariant or expectation failed,
 //! 2 when the input itself is wrong (unreadable or invalid scenario, bad arguments).
@@ -8,6 +8,7 @@ mod diff;
 mod knobs;
 mod merge;
 mod report;
+mod snapshot;
 mod sweep;
 
 use crate::runner::{judge, Judge};
@@ -51,6 +52,13 @@ enum Command {
         #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
     },
+    /// Run scenario files and compare each decision trace with its snapshot,
+    /// `snapshots/<id>.snap` beside the file (insta's format).
+    ///
+    /// Without --accept, a missing or different snapshot gets `<id>.snap.new` beside it
+    /// and a decision diff, and the exit status is 1. With --accept, the snapshots of
+    /// the runs that pass are written.
+    Snapshot(snapshot::Args),
     /// Run every scenario × seed; swarm files draw new faults per seed.
     Sweep {
         /// A scenario file or a directory.
@@ -171,6 +179,7 @@ pub fn main() -> ExitCode {
             };
             run(&path, seed, trace, policy.as_deref(), &regressions)
         }
+        Command::Snapshot(args) => snapshot::snapshot(args),
         Command::Sweep {
             path,
             seeds,
@@ -340,22 +349,29 @@ pub fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Loads a scenario, with a policy file spliced in and knobs added; errors printed.
 fn load(path: &Path, policy: Option<&Path>, knobs: &[Regression]) -> Option<World> {
-    let result = match policy {
-        None => scenario::load(path),
-        Some(p) => with_policy(path, p),
-    };
-    match result {
-        Ok(mut w) => {
-            for k in knobs {
-                w.policy.regressions = w.policy.regressions.with(*k);
-            }
-            Some(w)
-        }
+    match load_world(path, policy, knobs) {
+        Ok(w) => Some(w),
         Err(errors) => {
             print_errors(path, &errors);
             None
         }
     }
+}
+
+/// Loads a scenario as `run` does: a policy file spliced in, knobs added.
+pub(crate) fn load_world(
+    path: &Path,
+    policy: Option<&Path>,
+    knobs: &[Regression],
+) -> Result<World, Vec<ScenarioError>> {
+    let mut w = match policy {
+        None => scenario::load(path),
+        Some(p) => with_policy(path, p),
+    }?;
+    for k in knobs {
+        w.policy.regressions = w.policy.regressions.with(*k);
+    }
+    Ok(w)
 }
 
 fn with_policy(path: &Path, policy: &Path) -> Result<World, Vec<ScenarioError>> {

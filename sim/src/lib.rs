@@ -20,6 +20,7 @@ pub mod runner;
 pub mod scenario;
 pub mod seed;
 pub mod shrink;
+pub mod snapshot;
 pub mod swarm;
 pub mod trace;
 pub mod workload;

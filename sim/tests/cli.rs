@@ -510,3 +510,146 @@ fn sweep_shards_merge_into_the_unsharded_report() {
         assert!(stderr.contains(problem), "{stderr}");
     }
 }
+
+/// A temporary copy of two incidents, for `gatesim snapshot`.
+struct SnapDir {
+    dir: std::path::PathBuf,
+}
+
+impl SnapDir {
+    fn new(name: &str) -> SnapDir {
+        let dir = std::env::temp_dir().join(format!("gatesim-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        for id in ["invalid-key-400", "model-support-400"] {
+            let from = root.join(format!("scenarios/incidents/{id}.json"));
+            std::fs::copy(&from, dir.join(format!("{id}.json"))).expect("copy an incident");
+        }
+        SnapDir { dir }
+    }
+
+    fn snap(&self, id: &str) -> std::path::PathBuf {
+        self.dir.join("snapshots").join(format!("{id}.snap"))
+    }
+
+    fn pending(&self, id: &str) -> std::path::PathBuf {
+        self.dir.join("snapshots").join(format!("{id}.snap.new"))
+    }
+
+    /// `gatesim snapshot DIR ...`: the exit status and stdout then stderr.
+    fn run(&self, extra: &[&str]) -> (Option<i32>, String) {
+        let out = gatesim()
+            .arg("snapshot")
+            .arg(&self.dir)
+            .args(extra)
+            .output()
+            .expect("gatesim runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    }
+}
+
+impl Drop for SnapDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `gatesim snapshot DIR`: new snapshots are pending until accepted, accepting writes
+/// what was pending, and then the runs match.
+#[test]
+fn snapshot_writes_pending_files_until_they_are_accepted() {
+    let d = SnapDir::new("snapshot-accept");
+    let (code, out) = d.run(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("new     invalid-key-400 (seed 7)"), "{out}");
+    assert!(out.contains("cargo gatesim snapshot "), "{out}");
+    for id in ["invalid-key-400", "model-support-400"] {
+        assert!(d.pending(id).exists() && !d.snap(id).exists(), "{out}");
+    }
+    let pending = std::fs::read_to_string(d.pending("invalid-key-400")).expect("pending");
+    assert!(
+        pending.starts_with("---\nsource: gatesim snapshot\nexpression: invalid-key-400.json\n---\nscenario: invalid-key-400 (seed 7)\n"),
+        "{pending}"
+    );
+
+    let (code, out) = d.run(&["--accept"]);
+    assert_eq!(code, Some(0), "{out}");
+    for id in ["invalid-key-400", "model-support-400"] {
+        assert!(d.snap(id).exists() && !d.pending(id).exists(), "{out}");
+    }
+    let accepted = std::fs::read_to_string(d.snap("invalid-key-400")).expect("accepted");
+    assert_eq!(accepted, pending, "accepting writes what was pending");
+
+    let (code, out) = d.run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("2 scenarios: 2 match, 0 changed, 0 new"),
+        "{out}"
+    );
+}
+
+/// A regression shows up as a decision diff naming the scenario and is never
+/// accepted; an edited fault changes its scenario only; a file that does not load is
+/// an input error naming its path.
+#[test]
+fn snapshot_diffs_a_changed_run_and_names_the_scenario() {
+    let d = SnapDir::new("snapshot-diff");
+    assert_eq!(d.run(&["--accept"]).0, Some(0));
+    let accepted = std::fs::read_to_string(d.snap("invalid-key-400")).expect("accepted");
+
+    let (code, out) = d.run(&["--regression", "invalid-key-400"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("changed invalid-key-400 (seed 7)"), "{out}");
+    assert!(
+        out.contains("\n    - t+0.150s attempt#0 classified auth\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n    + t+0.150s attempt#0 classified request_invalid\n"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL    invalid-key-400 (seed 7)"), "{out}");
+    assert!(
+        out.contains("--accept --regression invalid-key-400"),
+        "{out}"
+    );
+    assert!(d.pending("invalid-key-400").exists(), "{out}");
+
+    // Back to the accepted behaviour: a match, and the stale pending file goes.
+    let (code, out) = d.run(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!d.pending("invalid-key-400").exists(), "{out}");
+
+    // A failing run is never accepted; a passing one is, knobs and all.
+    let (code, out) = d.run(&["--accept", "--regression", "invalid-key-400"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not accepted"), "{out}");
+    let kept = std::fs::read_to_string(d.snap("invalid-key-400")).expect("kept");
+    assert_eq!(kept, accepted);
+    let knobbed = std::fs::read_to_string(d.snap("model-support-400")).expect("accepted");
+    assert!(
+        knobbed.contains("\nregression knobs ON: InvalidKey400IsRequestError\n"),
+        "{knobbed}"
+    );
+    assert_eq!(d.run(&["--accept"]).0, Some(0));
+
+    // Editing a fault changes the decisions of that scenario only.
+    let file = d.dir.join("model-support-400.json");
+    let text = std::fs::read_to_string(&file).expect("scenario");
+    let edited = text.replacen("\"at\": \"0s\"", "\"at\": \"15s\"", 1);
+    assert_ne!(edited, text, "the incident has a fault at 0s");
+    std::fs::write(&file, edited).expect("write");
+    let (code, out) = d.run(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("ok      invalid-key-400"), "{out}");
+    assert!(out.contains("changed model-support-400 (seed 13)"), "{out}");
+    assert!(out.contains("\n    @@ -"), "{out}");
+
+    std::fs::write(d.dir.join("broken.json"), "{ \"version\": 1 }").expect("write");
+    let (code, out) = d.run(&[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("broken.json: "), "{out}");
+}
