@@ -207,11 +207,15 @@ fn exhausted(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, response: &C
     let wait_max = cx.world.contract.wait_max;
     // A contract of no wait rounds promises no waiting at all.
     let may_wait = cx.world.contract.wait_rounds_max > 0;
+    // Another round is due while the iteration has rounds left and the request's total
+    // wait stays within `wait_max`.
+    let rounds_left = open.wait_rounds < cx.world.contract.wait_rounds_max;
+    let wait_left = Duration::from_ms(wait_max.as_ms().saturating_sub(open.waited_for.as_ms()));
     if cooling
         && may_wait
-        && !open.waited
+        && rounds_left
         && arrival.byok.is_none()
-        && end.saturating_since(t) <= wait_max
+        && end.saturating_since(t) <= wait_left
     {
         let detail = format!("failed although every candidate was cooling and the soonest ends at {end}, within the max wait of {wait_max}");
         cx.fail(Invariant::WaitsForCooldown, r, None, detail);
@@ -270,5 +274,19 @@ pub(super) fn waiting(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, unt
             c.wait_max
         );
         cx.fail(Invariant::WaitsForCooldown, Some(request), None, detail);
+    }
+}
+
+/// At the end of the run every request that arrived was answered.
+pub(super) fn final_state(cx: &mut Ctx<'_, '_>) {
+    let unanswered: Vec<(RequestId, Instant)> = cx
+        .ledger
+        .requests
+        .iter()
+        .map(|(id, open)| (*id, open.arrived_at))
+        .collect();
+    for (request, arrived) in unanswered {
+        let detail = format!("arrived at {arrived} and was never answered");
+        cx.fail(Invariant::NoFalseExhaustion, Some(request), None, detail);
     }
 }
