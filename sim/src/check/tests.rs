@@ -461,3 +461,27 @@ fn a_mark_on_a_users_own_key_is_reported() {
         "{v:?}"
     );
 }
+
+/// A request the gateway never answers is reported at the end of the run.
+#[test]
+fn a_request_never_answered_is_reported() {
+    let world = incident("invalid-key-400");
+    let options = crate::engine::RunOptions {
+        seed: world.seed,
+        record: true,
+    };
+    let mut run = crate::engine::run(&world, options).expect("run");
+    let last = run
+        .trace
+        .entries
+        .iter()
+        .rposition(|e| matches!(e.record, crate::trace::Record::Responded { .. }))
+        .expect("an answer");
+    run.trace.entries.remove(last);
+    let v = check(world.terms(), &run);
+    assert!(
+        v.iter().any(|x| x.invariant == Invariant::NoFalseExhaustion
+            && x.detail.contains("never answered")),
+        "{v:?}"
+    );
+}
