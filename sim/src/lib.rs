@@ -21,6 +21,7 @@ pub mod scenario;
 pub mod seed;
 pub mod shrink;
 pub mod swarm;
+pub mod timeline;
 pub mod trace;
 pub mod workload;
 pub mod world;
