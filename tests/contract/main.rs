@@ -73,7 +73,7 @@ fn verdicts_follow_behaviour_under_wrong_policies() {
 #[test]
 fn the_same_run_gets_the_same_verdict_whatever_the_policy_says() {
     for id in ["retry-after-cap", "alias-cooldown-wait", "keypool-states"] {
-        let world = load(&incident_path(&id));
+        let world = load(&incident_path(id));
         let r = run(
             &world,
             RunOptions {

@@ -61,11 +61,10 @@ impl Outcomes {
             total += 1;
             ok += u64::from(*good);
         }
-        if total == 0 {
-            10_000
-        } else {
-            (ok * 10_000 / total) as u32
-        }
+        // No history reads as fully up.
+        (ok * 10_000)
+            .checked_div(total)
+            .map_or(10_000, |bp| bp as u32)
     }
 }
 

@@ -151,7 +151,7 @@ fn x10(m: &Model, ms: u64) -> u64 {
 
 /// Tenths of a pixel as an SVG number.
 fn px(v10: u64) -> String {
-    if v10 % 10 == 0 {
+    if v10.is_multiple_of(10) {
         (v10 / 10).to_string()
     } else {
         format!("{}.{}", v10 / 10, v10 % 10)
