@@ -277,9 +277,11 @@ fn time_label(ms: u64, step: u64) -> String {
 
 fn faults(out: &mut String, m: &Model) {
     out.push_str("<g id=\"faults\">\n");
+    // Label extents already taken, per label row (the bottom edge of a rectangle).
+    let mut taken: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
     for f in &m.faults {
         for (top, h) in lane_runs(f) {
-            fault_rect(out, m, f, top, h);
+            fault_rect(out, m, f, top, h, taken.entry(top + h).or_default());
         }
     }
     out.push_str("</g>\n");
@@ -303,7 +305,14 @@ fn lane_runs(f: &FaultBox) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn fault_rect(out: &mut String, m: &Model, f: &FaultBox, top: u64, h: u64) {
+fn fault_rect(
+    out: &mut String,
+    m: &Model,
+    f: &FaultBox,
+    top: u64,
+    h: u64,
+    taken: &mut Vec<(u64, u64)>,
+) {
     let (x0, x1) = (x10(m, f.from_ms), x10(m, f.to_ms));
     let width = (x1 - x0).max(10);
     let until = if f.to_ms >= m.end_ms {
@@ -322,9 +331,13 @@ fn fault_rect(out: &mut String, m: &Model, f: &FaultBox, top: u64, h: u64) {
         esc(&f.label),
         Instant(f.from_ms)
     );
-    // The label only where it fits; the tooltip and the fault list always name it.
+    // The label only where it fits and no earlier label is (9 px text is about 5.5 px a
+    // character); the tooltip and the fault list always name the fault.
     let label = format!("fault#{} {}", f.index, f.label);
-    if width >= label.len() as u64 * 55 + 40 {
+    let extent = (x0 + 30, x0 + 30 + label.len() as u64 * 55);
+    let free = !taken.iter().any(|(a, b)| extent.0 < *b && *a < extent.1);
+    if free && width >= extent.1 - x0 + 10 {
+        taken.push(extent);
         let _ = write!(
             out,
             "<text class=\"small\" x=\"{}\" y=\"{}\">{}</text>",
