@@ -1,5 +1,5 @@
-//! The `gatesim` command line: run, snapshot, sweep, merge-sweeps, diff, shrink, check,
-//! knobs, matrix, bench.
+//! The `gatesim` command line: run, snapshot, sweep, merge-sweeps, diff, shrink, timeline,
+//! check, knobs, matrix, bench.
 //!
 //! Exit status: 0 when everything held, 1 when an invariant or expectation failed,
 //! 2 when the input itself is wrong (unreadable or invalid scenario, bad arguments).
@@ -10,6 +10,7 @@ mod merge;
 mod report;
 mod snapshot;
 mod sweep;
+mod timeline;
 
 use crate::runner::{judge, Judge};
 use crate::scenario::{self, ScenarioError};
@@ -115,6 +116,25 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Draw one run as a self-contained HTML page: a lane per credential over simulated
+    /// time, state bands, fault windows, attempts by cause, client answers, the first
+    /// violation. Exit status as for `run`.
+    Timeline {
+        /// The scenario file.
+        path: PathBuf,
+        /// Seed (default: the scenario's own `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// A policy file replacing the scenario's `policy` section (same shape).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Put a production bug back (knob name or incident id); repeatable.
+        #[arg(long = "regression", value_parser = KnobParser)]
+        regressions: Vec<Regression>,
+        /// Where to write the page, e.g. run.html.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Validate scenario files and print every problem found.
     Check {
         /// A scenario file or a directory.
@@ -208,6 +228,13 @@ pub fn main() -> ExitCode {
             regressions,
             out,
         } => shrink(&path, seed, &regressions, out),
+        Command::Timeline {
+            path,
+            seed,
+            policy,
+            regressions,
+            out,
+        } => timeline::timeline(&path, seed, policy.as_deref(), &regressions, &out),
         Command::Check { path } => check(&path),
         Command::Matrix {
             incidents,

@@ -22,6 +22,7 @@ pub mod seed;
 pub mod shrink;
 pub mod snapshot;
 pub mod swarm;
+pub mod timeline;
 pub mod trace;
 pub mod workload;
 pub mod world;

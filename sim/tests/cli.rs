@@ -653,3 +653,43 @@ fn snapshot_diffs_a_changed_run_and_names_the_scenario() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("broken.json: "), "{out}");
 }
+
+/// `gatesim timeline`: the page is written whatever the verdict, the exit status is the
+/// run's, and an unwritable page is an input problem.
+#[test]
+fn timeline_writes_a_page_and_exits_with_the_verdict() {
+    let dir = std::env::temp_dir().join(format!("gatesim-timeline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let draw = |knob: bool, out: &Path| {
+        let mut c = gatesim();
+        c.args([
+            "timeline",
+            "scenarios/incidents/keypool-states.json",
+            "--out",
+        ])
+        .arg(out);
+        if knob {
+            c.args(["--regression", "keypool-states"]);
+        }
+        c.output().expect("gatesim runs")
+    };
+    let (pass, fail) = (dir.join("pass.html"), dir.join("fail.html"));
+    let out = draw(false, &pass);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("keypool-states seed 113 PASS"), "{stdout}");
+    let out = draw(true, &fail);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let page = std::fs::read_to_string(&fail).expect("the page is written");
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("id=\"violation\""));
+    assert!(page.contains(
+        "cargo gatesim run scenarios/incidents/keypool-states.json --seed 113 --regression keypool-states"
+    ));
+    assert!(!std::fs::read_to_string(&pass)
+        .expect("written")
+        .contains("id=\"violation\""));
+    let out = draw(false, &dir.join("no-such-dir").join("x.html"));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write"));
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

@@ -480,8 +480,9 @@ fn a_request_never_answered_is_reported() {
     run.trace.entries.remove(last);
     let v = check(world.terms(), &run);
     assert!(
-        v.iter().any(|x| x.invariant == Invariant::NoFalseExhaustion
-            && x.detail.contains("never answered")),
+        v.iter()
+            .any(|x| x.invariant == Invariant::NoFalseExhaustion
+                && x.detail.contains("never answered")),
         "{v:?}"
     );
 }
