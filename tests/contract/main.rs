@@ -128,3 +128,30 @@ fn no_wait_rounds_promised_means_no_wait_expected() {
     let v = judge(&world, world.seed, Judge::default()).expect("run completes");
     assert!(v.violations.is_empty(), "{:?}", v.violations);
 }
+
+/// Findings F17a and F17b: a tiny scope cap in the policy broke the reference promises
+/// (and failed), but a gateway that promises the same tiny cap keeps its promise: the
+/// mixed swarm world and region-lock-consistency hold with `scopes_max` 10 and 1 on both
+/// sides.
+#[test]
+fn a_tiny_scope_cap_holds_when_the_contract_promises_it() {
+    let mut mixed = load(std::path::Path::new("scenarios/swarm/mixed.json"));
+    mixed.policy.scopes_max = 10;
+    mixed.contract.scopes_max = 10;
+    for seed in 0..8 {
+        let v = judge(&mixed, seed, Judge { determinism: false }).expect("run completes");
+        assert!(v.violations.is_empty(), "seed {seed}: {:?}", v.violations);
+    }
+    let mut lock = load(&incident_path("region-lock-consistency"));
+    lock.policy.scopes_max = 1;
+    let v = judge(&lock, lock.seed, Judge { determinism: false }).expect("run completes");
+    assert_eq!(
+        v.failed_invariants(),
+        ["bounded-state"],
+        "a cap of 1 forgets uptime the reference promises to keep"
+    );
+    lock.contract.scopes_max = 1;
+    lock.expect.clear();
+    let v = judge(&lock, lock.seed, Judge { determinism: false }).expect("run completes");
+    assert!(v.violations.is_empty(), "{:?}", v.violations);
+}
