@@ -325,7 +325,7 @@ impl<'w> Pass<'w> {
         credential::final_state(&mut cx, &run.final_state);
         uptime::final_state(&mut cx, &run.final_state);
         records::final_state(&mut cx, &run.final_state);
-        liveness::final_state(&mut cx);
+        liveness::final_state(&mut cx, &run.final_state.cancelled);
     }
 }
 

@@ -62,6 +62,8 @@ pub struct FinalState {
     pub model_uptime_bp: BTreeMap<Scope, u32>,
     /// Reported provider scores: (requests, failed) per provider × region.
     pub provider_scores: BTreeMap<(ProviderId, RegionId), (u64, u64)>,
+    /// Requests whose client went away before the answer (cancelled in the core).
+    pub cancelled: Vec<RequestId>,
 }
 
 /// What a recorder keeps besides its tallies (attempts, the highest tracked-entry count).
@@ -90,6 +92,7 @@ pub struct Recorder {
     /// once at the end (cheaper than a set insert per attempt).
     scopes_seen: Vec<(KeyId, Scope)>,
     mappings_seen: Vec<(ProviderId, RegionId, Scope)>,
+    cancelled: Vec<RequestId>,
     /// The latest time recorded: facts come in time order.
     now: Instant,
 }
@@ -202,6 +205,12 @@ impl Recorder {
         }
     }
 
+    /// The client of `request` went away and the request was cancelled in the core: it
+    /// gets no answer, and the checker does not wait for one.
+    pub fn cancelled(&mut self, request: RequestId) {
+        self.cancelled.push(request);
+    }
+
     /// The gateway dispatched an attempt.
     pub fn dispatched(&mut self, now: Instant, attempt: Attempt) {
         self.attempts += 1;
@@ -280,6 +289,7 @@ impl Recorder {
                 mapping_uptime_bp,
                 model_uptime_bp,
                 provider_scores,
+                cancelled: std::mem::take(&mut self.cancelled),
             },
             responses: self.responses,
             arrivals: self.arrived_at,

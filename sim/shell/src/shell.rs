@@ -253,6 +253,7 @@ impl Shell {
             "client disconnected"
         );
         self.gateway.cancel(now, request);
+        self.recorder.cancelled(request);
         let before = self.pending.len();
         self.pending.retain(|_, f| f.request != request);
         self.stats.attempts_cancelled += (before - self.pending.len()) as u64;

@@ -277,12 +277,14 @@ pub(super) fn waiting(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, unt
     }
 }
 
-/// At the end of the run every request that arrived was answered.
-pub(super) fn final_state(cx: &mut Ctx<'_, '_>) {
+/// At the end of the run every request that arrived was answered, unless its client went
+/// away first.
+pub(super) fn final_state(cx: &mut Ctx<'_, '_>, cancelled: &[RequestId]) {
     let unanswered: Vec<(RequestId, Instant)> = cx
         .ledger
         .requests
         .iter()
+        .filter(|(id, _)| !cancelled.contains(id))
         .map(|(id, open)| (*id, open.arrived_at))
         .collect();
     for (request, arrived) in unanswered {
