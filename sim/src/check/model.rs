@@ -32,13 +32,34 @@ pub(super) struct Model<'w> {
     mapping: BTreeMap<(ProviderId, RegionId, Scope), Outcomes>,
     /// Per model across every mapping.
     model: BTreeMap<Scope, Outcomes>,
+    /// History writes so far: each history remembers its latest.
+    writes: u64,
+}
+
+/// The history of `key`, created (forgetting the least recently written one at the cap)
+/// if need be, stamped with write number `seq`.
+fn write_history<K: Ord + Copy>(
+    store: &mut BTreeMap<K, Outcomes>,
+    key: K,
+    cap: usize,
+    seq: u64,
+) -> &mut Outcomes {
+    if !store.contains_key(&key) && store.len() >= cap {
+        let oldest = store.iter().min_by_key(|(_, h)| h.1).map(|(k, _)| *k);
+        if let Some(k) = oldest {
+            store.remove(&k);
+        }
+    }
+    let h = store.entry(key).or_default();
+    h.1 = seq;
+    h
 }
 
 /// The checker's own uptime history, written from the contract's words rather than the
 /// core's `History`: the last `history_entries_max` outcomes counted, of which those
 /// younger than `history_window` make the uptime.
 #[derive(Debug, Default)]
-pub(super) struct Outcomes(VecDeque<(Instant, bool)>);
+pub(super) struct Outcomes(VecDeque<(Instant, bool)>, u64);
 
 impl Outcomes {
     fn push(&mut self, t: Instant, ok: bool, kept: u32) {
@@ -85,6 +106,7 @@ impl<'w> Model<'w> {
             suspended: BTreeMap::new(),
             mapping: BTreeMap::new(),
             model: BTreeMap::new(),
+            writes: 0,
         }
     }
 
@@ -351,13 +373,19 @@ impl<'w> Model<'w> {
     }
 
     /// Counts an outcome in its mapping's and its model's history.
+    /// Counts an outcome in its mapping's and its model's history. A store of histories
+    /// holds at most `scopes_max` of each kind: creating one more forgets the one written
+    /// least recently, as the contract allows a bounded store to.
     pub(super) fn record_uptime(&mut self, a: &Attempt, ok: bool, t: Instant) {
         let kept = self.world.contract.history_entries_max;
-        self.mapping
-            .entry((a.provider, a.region, a.scope))
-            .or_default()
+        let cap = self.world.contract.scopes_max as usize;
+        self.writes += 1;
+        let seq = self.writes;
+        write_history(&mut self.mapping, (a.provider, a.region, a.scope), cap, seq)
             .push(t, ok, kept);
-        self.model.entry(a.scope).or_default().push(t, ok, kept);
+        self.writes += 1;
+        let seq = self.writes;
+        write_history(&mut self.model, a.scope, cap, seq).push(t, ok, kept);
     }
 
     pub(super) fn mapping_uptime_bp(&self, pair: &Pair, t: Instant) -> u32 {
@@ -380,11 +408,6 @@ impl<'w> Model<'w> {
         self.model
             .get(&s)
             .map_or(10_000, |h| h.uptime_bp(t, window))
-    }
-
-    /// Histories kept: (mappings, models).
-    pub(super) fn histories(&self) -> (usize, usize) {
-        (self.mapping.len(), self.model.len())
     }
 
     /// Whether no fault of the plan can make this pair fail during `[from, to]`.

@@ -121,15 +121,10 @@ fn scores(cx: &mut Ctx<'_, '_>, state: &FinalState) {
 }
 
 /// The mapping and model uptimes the gateway reports at the end are the checker's own,
-/// counted from the history by the contract's window and size. Not judged once the run
-/// had more histories than the contract's cap: a bounded store may forget some.
+/// counted from the history by the contract's window and size (and, past the cap, with the
+/// least recently written history forgotten).
 fn uptimes(cx: &mut Ctx<'_, '_>, state: &FinalState) {
     let model = &cx.ledger.model;
-    let (mappings, models) = model.histories();
-    let cap = cx.world.contract.scopes_max as usize;
-    if mappings > cap || models > cap {
-        return;
-    }
     let t = cx.now;
     let mut wrong = Vec::new();
     for (&(p, r, s), &reported) in &state.mapping_uptime_bp {

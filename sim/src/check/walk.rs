@@ -193,12 +193,6 @@ fn mode_respected(cx: &mut Ctx<'_, '_>, a: &Attempt, open: &Open, mode: Mode, se
 /// uptime bar; an org key below the bar only when no healthier candidate is eligible.
 fn hybrid_preference(cx: &mut Ctx<'_, '_>, a: &Attempt, open: &Open, source: Source, sent: &Pair) {
     let (model, world, t) = (&cx.ledger.model, cx.world, cx.now);
-    // A gateway may forget mapping histories once it keeps more than `scopes_max` (a
-    // bounded store; nothing reports which), and the preference rests on the uptime bar:
-    // it is then not judged (the source check above still is).
-    if model.histories().0 > world.contract.scopes_max as usize {
-        return;
-    }
     let places = open.places.get(&a.iteration);
     let opened = |p: &Pair| places.is_some_and(|s| s.contains(&(p.provider, p.region)));
     let budget_spent = places.map_or(0, BTreeSet::len) >= world.contract.attempts_max as usize;
