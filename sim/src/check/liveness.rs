@@ -79,41 +79,26 @@ pub(super) fn skipped(
     let Some(until) = cooldown_end(block) else {
         return;
     };
-    let name = cx.key(credential);
-    if until <= cx.now {
-        let detail = format!(
-            "{name} passed over as {} although that ended at {until}",
-            block.name()
-        );
-        cx.fail(
-            Invariant::RecoversAfterCooldown,
-            Some(request),
-            None,
-            detail,
-        );
-        return;
-    }
-    let model = &cx.ledger.model;
-    if model.blacklisted(credential) {
-        return;
-    }
-    let grace = cx.world.contract.recovery_within;
-    let Some(end) = model.block_end(credential, scope, region) else {
-        return;
+    let (name, what) = (cx.key(credential), block.name());
+    let detail = if until <= cx.now {
+        format!("{name} passed over as {what} although that ended at {until}")
+    } else {
+        let model = &cx.ledger.model;
+        let grace = cx.world.contract.recovery_within;
+        match model.block_end(credential, scope, region) {
+            Some(end) if !model.blacklisted(credential) && end + grace < cx.now => format!(
+                "{name} passed over as {what} until {until}, but by the provider's answers \
+                 and the contract its cooldown ended at {end}"
+            ),
+            _ => return,
+        }
     };
-    if end + grace < cx.now {
-        let detail = format!(
-            "{name} passed over as {} until {until}, but by the provider's answers and the \
-             contract its cooldown ended at {end}",
-            block.name()
-        );
-        cx.fail(
-            Invariant::RecoversAfterCooldown,
-            Some(request),
-            None,
-            detail,
-        );
-    }
+    cx.fail(
+        Invariant::RecoversAfterCooldown,
+        Some(request),
+        None,
+        detail,
+    );
 }
 
 /// The open request was answered: an exhaustion is typed and waited for as the

@@ -312,32 +312,35 @@ fn cooldown_never_expires() {
     assert_eq!(scenario(knob(Regression::CooldownNeverExpires)), vec![k1]);
 }
 
+/// Two concurrent requests on `k0`, answered 429 with `first` then, a second later,
+/// `second` as Retry-After; then the cooldown end of `k0` and who serves at t+10 s.
+fn two_concurrent_429s(policy: Policy, first: &str, second: &str) -> (Option<Instant>, Vec<KeyId>) {
+    let pool = pool();
+    let mut d = pool.world.gateway(policy);
+    d.submit(Request::chat(pool.project, MODEL));
+    d.submit(Request::chat(pool.project, MODEL));
+    let (a, b) = (d.take_attempt(), d.take_attempt());
+    d.respond(a.id, rate_limited(Some(first)));
+    d.at(1_000);
+    d.respond(b.id, rate_limited(Some(second)));
+    while d.has_pending() {
+        let next = d.take_attempt();
+        d.respond(next.id, ok());
+    }
+    let until = d.gateway.cooldown_until(pool.keys[0], Scope::of(MODEL));
+    d.at(10_000);
+    (until, d.chat(pool.project, MODEL, |_| ok()).sent())
+}
+
 #[test]
 fn last_writer_cooldown() {
-    let scenario = |policy: Policy| {
-        let pool = pool();
-        let mut d = pool.world.gateway(policy);
-        d.submit(Request::chat(pool.project, MODEL));
-        d.submit(Request::chat(pool.project, MODEL));
-        let (a, b) = (d.take_attempt(), d.take_attempt());
-        d.respond(a.id, rate_limited(Some("60")));
-        d.at(1_000);
-        d.respond(b.id, rate_limited(Some("5")));
-        while d.has_pending() {
-            let next = d.take_attempt();
-            d.respond(next.id, ok());
-        }
-        let until = d.gateway.cooldown_until(pool.keys[0], Scope::of(MODEL));
-        d.at(10_000);
-        (until, d.chat(pool.project, MODEL, |_| ok()).sent())
-    };
     let [k0, k1, _] = pool().keys;
     assert_eq!(
-        scenario(Policy::reference()),
+        two_concurrent_429s(Policy::reference(), "60", "5"),
         (Some(Instant(60_000)), vec![k1])
     );
     assert_eq!(
-        scenario(knob(Regression::LastWriterCooldown)),
+        two_concurrent_429s(knob(Regression::LastWriterCooldown), "60", "5"),
         (Some(Instant(6_000)), vec![k0]),
         "the shorter, later hint shrank the cooldown"
     );
@@ -345,30 +348,13 @@ fn last_writer_cooldown() {
 
 #[test]
 fn first_writer_cooldown() {
-    let scenario = |policy: Policy| {
-        let pool = pool();
-        let mut d = pool.world.gateway(policy);
-        d.submit(Request::chat(pool.project, MODEL));
-        d.submit(Request::chat(pool.project, MODEL));
-        let (a, b) = (d.take_attempt(), d.take_attempt());
-        d.respond(a.id, rate_limited(Some("5")));
-        d.at(1_000);
-        d.respond(b.id, rate_limited(Some("60")));
-        while d.has_pending() {
-            let next = d.take_attempt();
-            d.respond(next.id, ok());
-        }
-        let until = d.gateway.cooldown_until(pool.keys[0], Scope::of(MODEL));
-        d.at(10_000);
-        (until, d.chat(pool.project, MODEL, |_| ok()).sent())
-    };
     let [k0, k1, _] = pool().keys;
     assert_eq!(
-        scenario(Policy::reference()),
+        two_concurrent_429s(Policy::reference(), "5", "60"),
         (Some(Instant(61_000)), vec![k1])
     );
     assert_eq!(
-        scenario(knob(Regression::FirstWriterCooldown)),
+        two_concurrent_429s(knob(Regression::FirstWriterCooldown), "5", "60"),
         (Some(Instant(5_000)), vec![k0]),
         "the longer, later hint did not extend the cooldown"
     );
