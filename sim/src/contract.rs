@@ -98,6 +98,46 @@ impl Contract {
     }
 }
 
+impl Contract {
+    /// The policy that keeps exactly these promises, no knob on (the inverse of
+    /// [`Contract::kept_by`]; `recovery_within` has no setting).
+    pub fn promised_policy(&self) -> Policy {
+        // Destructured without `..` so a new promise fails to compile here until mapped.
+        let &Contract {
+            retry_after_cap,
+            retry_after_default,
+            errors_consecutive_max,
+            unhealthy_for,
+            suspension_for,
+            attempts_max,
+            wait_max,
+            wait_rounds_max,
+            history_window,
+            history_entries_max,
+            uptime_bar_bp,
+            scopes_max,
+            attempt_timeout,
+            recovery_within: _,
+        } = self;
+        Policy {
+            retry_after_default,
+            retry_after_cap,
+            errors_consecutive_max,
+            unhealthy_for,
+            suspension_for,
+            attempts_max,
+            wait_max,
+            wait_rounds_max,
+            history_window,
+            history_entries_max,
+            uptime_bar_bp,
+            scopes_max,
+            attempt_timeout,
+            regressions: gatesim_core::Regressions::NONE,
+        }
+    }
+}
+
 /// What the checker may read of a world: everything but the policy. The checker's entry
 /// point takes this, so no invariant can measure a gateway by its own settings.
 #[derive(Clone, Copy, Debug)]
@@ -140,5 +180,6 @@ mod tests {
             Contract::reference(),
             Contract::kept_by(&Policy::reference())
         );
+        assert_eq!(Contract::reference().promised_policy(), Policy::reference());
     }
 }

@@ -45,13 +45,13 @@ fn write_history<K: Ord + Copy>(
     seq: u64,
 ) -> &mut Outcomes {
     if !store.contains_key(&key) && store.len() >= cap {
-        let oldest = store.iter().min_by_key(|(_, h)| h.1).map(|(k, _)| *k);
+        let oldest = store.iter().min_by_key(|(_, h)| h.written).map(|(k, _)| *k);
         if let Some(k) = oldest {
             store.remove(&k);
         }
     }
     let h = store.entry(key).or_default();
-    h.1 = seq;
+    h.written = seq;
     h
 }
 
@@ -59,13 +59,18 @@ fn write_history<K: Ord + Copy>(
 /// core's `History`: the last `history_entries_max` outcomes counted, of which those
 /// younger than `history_window` make the uptime.
 #[derive(Debug, Default)]
-pub(super) struct Outcomes(VecDeque<(Instant, bool)>, u64);
+pub(super) struct Outcomes {
+    /// (time, success) of each outcome counted, oldest first.
+    kept: VecDeque<(Instant, bool)>,
+    /// The number of the latest write, for forgetting the least recently written.
+    written: u64,
+}
 
 impl Outcomes {
     fn push(&mut self, t: Instant, ok: bool, kept: u32) {
-        self.0.push_back((t, ok));
-        while self.0.len() > kept as usize {
-            self.0.pop_front();
+        self.kept.push_back((t, ok));
+        while self.kept.len() > kept as usize {
+            self.kept.pop_front();
         }
     }
 
@@ -73,7 +78,7 @@ impl Outcomes {
     /// when none.
     pub(super) fn uptime_bp(&self, t: Instant, window: Duration) -> u32 {
         let recent = self
-            .0
+            .kept
             .iter()
             .rev()
             .take_while(|(at, _)| t.saturating_since(*at) < window);

@@ -14,8 +14,7 @@ use crate::world::{
     RequestSpec, RetryStyle, UnsupportedWording, World,
 };
 use gatesim_core::{
-    Catalog, Duration, Instant, KeyId, Policy, ProjectId, ProviderId, RegionId, Regressions,
-    RequestKind,
+    Catalog, Duration, Instant, KeyId, Policy, ProjectId, ProviderId, RegionId, RequestKind,
 };
 
 /// Writes `world` as a version-1 scenario file (pretty JSON with a final newline).
@@ -183,41 +182,8 @@ fn policy(p: &Policy) -> RawPolicy {
 
 /// The `contract` section, when it promises anything but the reference.
 fn contract(c: &Contract) -> Option<RawOverrides> {
-    // Destructured without `..` so a new promise fails to compile here until written.
-    let &Contract {
-        retry_after_cap,
-        retry_after_default,
-        errors_consecutive_max,
-        unhealthy_for,
-        suspension_for,
-        attempts_max,
-        wait_max,
-        wait_rounds_max,
-        history_window,
-        history_entries_max,
-        uptime_bar_bp,
-        scopes_max,
-        attempt_timeout,
-        recovery_within,
-    } = c;
-    let promised = Policy {
-        retry_after_default,
-        retry_after_cap,
-        errors_consecutive_max,
-        unhealthy_for,
-        suspension_for,
-        attempts_max,
-        wait_max,
-        wait_rounds_max,
-        history_window,
-        history_entries_max,
-        uptime_bar_bp,
-        scopes_max,
-        attempt_timeout,
-        regressions: Regressions::NONE,
-    };
-    let mut raw = tunables(&promised);
-    raw.recovery_within = (recovery_within != Duration::ZERO).then(|| dur(recovery_within));
+    let mut raw = tunables(&c.promised_policy());
+    raw.recovery_within = (c.recovery_within != Duration::ZERO).then(|| dur(c.recovery_within));
     (raw != RawOverrides::default()).then_some(raw)
 }
 
