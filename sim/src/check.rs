@@ -48,11 +48,17 @@ pub use report::{Invariant, Violation};
 /// [`check_determinism`]) on a finished run, by the world's [`Terms`]: its contract, fault
 /// plan and providers, never the policy the gateway ran with.
 pub fn check(world: Terms<'_>, run: &Run) -> Vec<Violation> {
+    pass(world, run, false)
+}
+
+/// One pass over a run; `outside`: the run holds only what a black-box harness records.
+fn pass(world: Terms<'_>, run: &Run, outside: bool) -> Vec<Violation> {
     let mut pass = Pass {
         world,
         ledger: Ledger::new(world),
         report: Report::default(),
         evictions_applied: 0,
+        outside,
     };
     let entries = &run.trace.entries;
     for (i, e) in entries.iter().enumerate() {
@@ -137,6 +143,8 @@ struct Pass<'w> {
     report: Report,
     /// Evictions that follow the current answer and were applied before it.
     evictions_applied: usize,
+    /// Judging a black-box history: no gateway reports, so wait rounds are inferred.
+    outside: bool,
 }
 
 impl<'w> Pass<'w> {
@@ -192,6 +200,7 @@ impl<'w> Pass<'w> {
                 self.ledger.arrive(a, now, good);
             }
             Record::Dispatched(a) => {
+                self.quiet_wait(now, a.request);
                 let mut cx = self.cx(now);
                 let ledger = cx.ledger;
                 match ledger.requests.get(&a.request) {
@@ -215,6 +224,7 @@ impl<'w> Pass<'w> {
             } => self.ledger.answer(*attempt, *cause, now),
             Record::Core(ev) => self.event(now, ev),
             Record::Responded { request, response } => {
+                self.quiet_wait(now, *request);
                 let mut cx = self.cx(now);
                 let ledger = cx.ledger;
                 if let Some(open) = ledger.requests.get(request) {
@@ -308,6 +318,31 @@ impl<'w> Pass<'w> {
         }
     }
 
+    /// Outside, a wait round shows only as time passing between a request's arrival or
+    /// latest answer and its next attempt or its answer (the engine and the shell dispatch at the instant
+    /// an answer arrives): written into the ledger as a round from the answer to `now`.
+    fn quiet_wait(&mut self, now: Instant, request: RequestId) {
+        if !self.outside {
+            return;
+        }
+        let Some(open) = self.ledger.requests.get_mut(&request) else {
+            return;
+        };
+        if let Some(since) = open.quiet_since.take() {
+            if now > since {
+                self.ledger.waiting(request, since, now);
+                // Rounds that end with no attempt (every candidate still cooling) leave no
+                // trace on the wire: one quiet period may hide any number of them, so it
+                // counts as every round the contract allows. Outside, `waits-for-cooldown`
+                // can then fault only a request that failed without waiting at all.
+                let rounds = self.world.contract.wait_rounds_max;
+                if let Some(open) = self.ledger.requests.get_mut(&request) {
+                    open.wait_rounds = open.wait_rounds.max(rounds);
+                }
+            }
+        }
+    }
+
     /// A request waits until `until`: judged, then written into the ledger.
     fn waiting(&mut self, now: Instant, request: RequestId, until: Instant) {
         let mut cx = self.cx(now);
@@ -331,3 +366,50 @@ impl<'w> Pass<'w> {
 
 #[cfg(test)]
 mod tests;
+
+/// Checks a run as a black-box harness sees it: only what crosses the wire (client
+/// requests and answers, the attempts that reached a provider and the provider's
+/// ground-truth answers) and the fault plan. The gateway's own reports (`Record::Core`,
+/// `Record::Tracked`, its final getters) are dropped, and only the invariants
+/// [`Invariant::outside`] names are judged: the rest are about those reports.
+pub fn check_outside(world: Terms<'_>, run: &Run) -> Vec<Violation> {
+    let view = outside_view(run);
+    pass(world, &view, true)
+        .into_iter()
+        .filter(|v| v.invariant.outside().is_ok())
+        .collect()
+}
+
+/// The part of a run a black-box harness records: every record that crosses the wire,
+/// and of the final state only the requests whose client went away (the harness knows,
+/// it was the client).
+pub fn outside_view(run: &Run) -> Run {
+    let entries = run
+        .trace
+        .entries
+        .iter()
+        .filter(|e| match &e.record {
+            Record::Arrived(_)
+            | Record::Dispatched(_)
+            | Record::Answered { .. }
+            | Record::Responded { .. }
+            | Record::FaultEdge { .. } => true,
+            Record::Core(_) | Record::Tracked { .. } => false,
+        })
+        .cloned()
+        .collect();
+    Run {
+        seed: run.seed,
+        trace: crate::trace::Trace { entries },
+        names: run.names.clone(),
+        final_state: crate::recorder::FinalState {
+            cancelled: run.final_state.cancelled.clone(),
+            ..crate::recorder::FinalState::default()
+        },
+        responses: run.responses.clone(),
+        arrivals: run.arrivals.clone(),
+        attempts: run.attempts,
+        steps: run.steps,
+        ended_at: run.ended_at,
+    }
+}

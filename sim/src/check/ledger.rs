@@ -31,6 +31,9 @@ pub(super) struct Open {
     pub wait_rounds: u32,
     pub waited_for: gatesim_core::Duration,
     pub first_byte_sent: bool,
+    /// When it arrived or its latest attempt was answered, while no later attempt is out: a black-box
+    /// harness sees a wait round only as this quiet time (`check_outside`).
+    pub quiet_since: Option<Instant>,
     pub first_outcome_invalid: Option<u16>,
     pub answered_any: bool,
     /// A surely-good eligible pair at arrival (see `liveness::surely_good`), named.
@@ -96,6 +99,7 @@ impl<'w> Ledger<'w> {
                 waited: false,
                 wait_rounds: 0,
                 waited_for: gatesim_core::Duration::ZERO,
+                quiet_since: Some(now),
                 first_byte_sent: false,
                 first_outcome_invalid: None,
                 answered_any: false,
@@ -140,6 +144,7 @@ impl<'w> Ledger<'w> {
             info.first_outcome_invalid = Some(400);
         }
         info.answered_any = true;
+        info.quiet_since = Some(now);
         if cause == Cause::StreamBreakAfter {
             info.first_byte_sent = true;
         }

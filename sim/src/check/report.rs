@@ -116,6 +116,53 @@ impl Invariant {
         }
     }
 
+    /// Whether the invariant is decidable from outside the gateway (black-box mode: the
+    /// wire and the fake providers' ground truth only); `Err` says why not.
+    pub fn outside(self) -> Result<(), &'static str> {
+        match self {
+            Invariant::AuthBlacklistGlobal
+            | Invariant::CooldownRespected
+            | Invariant::ScopeIsolation
+            | Invariant::SuspensionSticky
+            | Invariant::RegionLock
+            | Invariant::EndpointFromCredential
+            | Invariant::TerminalRequestInvalid
+            | Invariant::ByokSingleAttempt
+            | Invariant::ModeRespected
+            | Invariant::PrimaryFirst
+            | Invariant::AttemptBudget
+            | Invariant::BodyReplay
+            | Invariant::NoFailoverAfterFirstByte
+            | Invariant::NoFalseExhaustion
+            | Invariant::ExhaustionTyped
+            | Invariant::RecoversAfterCooldown
+            | Invariant::WaitsForCooldown => Ok(()),
+            Invariant::CooldownMonotonic => Err(
+                "judged on the cooldown ends the gateway reports; a shortened cooldown shows \
+                 outside only when a send follows it (cooldown-respected)",
+            ),
+            Invariant::NoHiddenFailures => Err(
+                "judged on the uptime figures the gateway reports, which the wire does not carry",
+            ),
+            Invariant::ProviderScoreHonest => Err(
+                "judged on the provider scores the gateway reports, which the wire does not carry",
+            ),
+            Invariant::Attribution => Err(
+                "judged on which credential the gateway's health marks name; outside, only the \
+                 sends that follow a mark are seen (cooldown-respected, suspension-sticky)",
+            ),
+            Invariant::BoundedState => {
+                Err("judged on the gateway's count of tracked health entries, internal state")
+            }
+            Invariant::BlacklistUptimeZero => {
+                Err("judged on the uptime the gateway reports for a blacklisted credential")
+            }
+            Invariant::Deterministic => Err(
+                "needs two runs with identical timing; a real gateway on the wall clock has none",
+            ),
+        }
+    }
+
     /// Position in [`Invariant::ALL`].
     fn index(self) -> usize {
         self as usize
