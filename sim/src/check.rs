@@ -319,28 +319,14 @@ impl<'w> Pass<'w> {
     }
 
     /// Outside, a wait round shows only as time passing between a request's arrival or
-    /// latest answer and its next attempt or its answer (the engine and the shell dispatch at the instant
-    /// an answer arrives): written into the ledger as a round from the answer to `now`.
+    /// latest answer and its next attempt or its answer (the engine and the shell dispatch
+    /// the instant an answer arrives): written into the ledger as waiting until `now`.
     fn quiet_wait(&mut self, now: Instant, request: RequestId) {
         if !self.outside {
             return;
         }
-        let Some(open) = self.ledger.requests.get_mut(&request) else {
-            return;
-        };
-        if let Some(since) = open.quiet_since.take() {
-            if now > since {
-                self.ledger.waiting(request, since, now);
-                // Rounds that end with no attempt (every candidate still cooling) leave no
-                // trace on the wire: one quiet period may hide any number of them, so it
-                // counts as every round the contract allows. Outside, `waits-for-cooldown`
-                // can then fault only a request that failed without waiting at all.
-                let rounds = self.world.contract.wait_rounds_max;
-                if let Some(open) = self.ledger.requests.get_mut(&request) {
-                    open.wait_rounds = open.wait_rounds.max(rounds);
-                }
-            }
-        }
+        self.ledger
+            .quiet_wait(request, now, self.world.contract.wait_rounds_max);
     }
 
     /// A request waits until `until`: judged, then written into the ledger.

@@ -190,6 +190,24 @@ impl<'w> Ledger<'w> {
         }
     }
 
+    /// Outside, the quiet time since the request arrived or its latest answer, ended at
+    /// `now`, is a wait. Rounds that end with no attempt (every candidate still cooling)
+    /// leave no trace on the wire: one quiet period may hide any number of them, so it
+    /// counts as all `rounds_max` the contract allows. Outside, `waits-for-cooldown` can
+    /// then fault only a request that failed without waiting at all.
+    pub(super) fn quiet_wait(&mut self, request: RequestId, now: Instant, rounds_max: u32) {
+        let Some(info) = self.requests.get_mut(&request) else {
+            return;
+        };
+        let Some(since) = info.quiet_since.take().filter(|&since| now > since) else {
+            return;
+        };
+        self.waiting(request, since, now);
+        if let Some(info) = self.requests.get_mut(&request) {
+            info.wait_rounds = info.wait_rounds.max(rounds_max);
+        }
+    }
+
     /// The gateway counted (or left out) an attempt in uptime history.
     pub(super) fn counted(&mut self, attempt: AttemptId, mapping: bool, model: bool) {
         if let Some((a, _)) = self.attempts.get(&attempt) {
