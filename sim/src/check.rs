@@ -225,9 +225,12 @@ impl<'w> Pass<'w> {
             Record::Core(ev) => self.event(now, ev),
             Record::Responded { request, response } => {
                 self.quiet_wait(now, *request);
+                let outside = self.outside;
                 let mut cx = self.cx(now);
                 let ledger = cx.ledger;
                 if let Some(open) = ledger.requests.get(request) {
+                    let read = outside.then(|| liveness::read_off_wire(&cx, open, response));
+                    let response = read.as_ref().unwrap_or(response);
                     uptime::responded(&mut cx, *request, open);
                     records::responded(&mut cx, *request, open, response);
                     walk::responded(&mut cx, *request, open, response);

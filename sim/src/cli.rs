@@ -5,6 +5,7 @@
 //! 2 when the input itself is wrong (unreadable or invalid scenario, bad arguments).
 
 mod diff;
+mod history;
 mod knobs;
 mod merge;
 mod report;
@@ -52,6 +53,21 @@ enum Command {
         /// Put a production bug back (knob name or incident id); repeatable.
         #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
+        /// Also write the run's history (what a black-box harness records, JSON lines:
+        /// docs/history.md) to FILE; a single scenario file only.
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
+    },
+    /// Judge a recorded history (JSON lines, docs/history.md) against its scenario with
+    /// the invariants decidable from outside: what a harness of your own recorded, or
+    /// `run --history`. Exit status 0 when every invariant holds, 1 when one is
+    /// violated, 2 for a history or scenario that cannot be read.
+    CheckHistory {
+        /// The history file.
+        file: PathBuf,
+        /// The scenario it was recorded under.
+        #[arg(long)]
+        scenario: PathBuf,
     },
     /// Run scenario files and compare each decision trace with its snapshot,
     /// `snapshots/<id>.snap` beside the file (insta's format).
@@ -179,6 +195,8 @@ enum TraceFormat {
 }
 
 /// Parses the arguments and runs the command.
+// One arm per command, a flat dispatch table: clearer whole than split.
+#[allow(clippy::too_many_lines)]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
@@ -191,14 +209,22 @@ pub fn main() -> ExitCode {
             quiet,
             policy,
             regressions,
+            history,
         } => {
-            let trace = if quiet {
-                Some(TraceFormat::None)
-            } else {
-                trace
+            let how = RunHow {
+                // `-q` drops the trace whatever `--trace` says.
+                trace: if quiet {
+                    Some(TraceFormat::None)
+                } else {
+                    trace
+                },
+                policy: policy.as_deref(),
+                knobs: &regressions,
+                history: history.as_deref(),
             };
-            run(&path, seed, trace, policy.as_deref(), &regressions)
+            run(&path, seed, &how)
         }
+        Command::CheckHistory { file, scenario } => history::check_history(&file, &scenario),
         Command::Snapshot(args) => snapshot::snapshot(args),
         Command::Sweep {
             path,
@@ -457,13 +483,21 @@ pub fn replay_line_with_policy(
     line
 }
 
-fn run(
-    path: &Path,
-    seed: Option<u64>,
+/// How `run` runs: its options besides the path and seed.
+struct RunHow<'a> {
     trace: Option<TraceFormat>,
-    policy: Option<&Path>,
-    knobs: &[Regression],
-) -> u8 {
+    policy: Option<&'a Path>,
+    knobs: &'a [Regression],
+    history: Option<&'a Path>,
+}
+
+fn run(path: &Path, seed: Option<u64>, how: &RunHow<'_>) -> u8 {
+    let RunHow {
+        trace,
+        policy,
+        knobs,
+        history,
+    } = *how;
     let files = match scenario_files(path) {
         Ok(f) => f,
         Err(e) => {
@@ -471,6 +505,10 @@ fn run(
             return 2;
         }
     };
+    if path.is_dir() && history.is_some() {
+        eprintln!("gatesim: --history takes one scenario file, not a directory");
+        return 2;
+    }
     if path.is_dir() {
         let format = trace.unwrap_or(TraceFormat::None);
         return report::library(&files, seed, format, policy, knobs);
@@ -482,6 +520,13 @@ fn run(
     let seed = seed.unwrap_or(world.seed);
     match judge(&world, seed, Judge::default()) {
         Ok(v) => {
+            if let Some(out) = history {
+                let text = crate::history::write(&world, &v.run, "reference");
+                if let Err(e) = std::fs::write(out, text) {
+                    eprintln!("gatesim: cannot write {}: {e}", out.display());
+                    return 2;
+                }
+            }
             report::run_output(&files[0], &v, format, policy, knobs);
             u8::from(!v.passed())
         }

@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod contract;
 pub mod engine;
+pub mod history;
 pub mod matrix;
 pub mod metrics;
 pub mod provider;

@@ -693,3 +693,59 @@ fn timeline_writes_a_page_and_exits_with_the_verdict() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write"));
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
+
+/// `run --history` writes what a black-box harness would record; `check-history` judges
+/// it again from the wire alone: clean for the reference, the knob's invariant for a
+/// knob, 2 for a history that does not fit its scenario.
+#[test]
+fn a_recorded_history_is_judged_again_from_outside() {
+    let dir = std::env::temp_dir().join(format!("gatesim-history-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let scenario = "scenarios/incidents/invalid-key-400.json";
+    let judge_again = |knob: Option<&str>| {
+        let file = dir.join(format!("{}.jsonl", knob.unwrap_or("clean")));
+        let mut run = gatesim();
+        run.args(["run", scenario, "-q", "--history"]).arg(&file);
+        if let Some(k) = knob {
+            run.args(["--regression", k]);
+        }
+        let ran = run.output().expect("gatesim runs");
+        assert!(file.exists(), "{}", String::from_utf8_lossy(&ran.stderr));
+        let out = gatesim()
+            .arg("check-history")
+            .arg(&file)
+            .args(["--scenario", scenario])
+            .output()
+            .expect("gatesim runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            file,
+        )
+    };
+    let (code, stdout, _) = judge_again(None);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("-- invariants: all 17 hold\nPASS"),
+        "{stdout}"
+    );
+    let (code, stdout, file) = judge_again(Some("invalid-key-400"));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("auth-blacklist-global at t+10.000s req#1"),
+        "{stdout}"
+    );
+    let out = gatesim()
+        .arg("check-history")
+        .arg(&file)
+        .args(["--scenario", "scenarios/incidents/byok-single-attempt.json"])
+        .output()
+        .expect("gatesim runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("history line 1: scenario: the history is of \"invalid-key-400\""),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

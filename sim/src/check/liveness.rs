@@ -132,6 +132,38 @@ pub(super) fn responded(
     }
 }
 
+/// From outside, a 429 is either the gateway's transient exhaustion or the last upstream
+/// 429 passed on when the attempt budget ran out; the wire does not say which. When no
+/// candidate is blocked (so it cannot be an exhaustion) and the request's last attempt was
+/// rate limited, it is read as the passed-on failure; otherwise as the exhaustion it
+/// claims to be, and judged so.
+pub(super) fn read_off_wire(
+    cx: &Ctx<'_, '_>,
+    open: &Open,
+    response: &ClientResponse,
+) -> ClientResponse {
+    let mut read = response.clone();
+    if response.outcome != Outcome::ExhaustedTransient {
+        return read;
+    }
+    let arrival = &open.arrival;
+    let mode = cx.world.catalog.project(arrival.project).mode;
+    let blocked = cx
+        .ledger
+        .model
+        .soonest_end(&arrival.model, mode, arrival.byok, cx.now)
+        .is_some();
+    let last_rate_limited = cx
+        .ledger
+        .answers(&open.attempts)
+        .last()
+        .is_some_and(|(_, cause)| matches!(cause, Cause::RateLimited { .. }));
+    if !blocked && last_rate_limited {
+        read.outcome = Outcome::UpstreamFailed;
+    }
+    read
+}
+
 /// A transient exhaustion: 429 with Retry-After the soonest block end (or, once an earlier
 /// iteration streamed bytes, 200 with that 429 and Retry-After in an in-stream error), after
 /// waiting when a cooldown (not only suspensions) ends within the max wait.
