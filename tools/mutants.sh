@@ -160,7 +160,7 @@ python3 "$HELPER" strip "$SRC/scenarios/incidents" "$NOEXPECT" >/dev/null
 
 build() { # LOG
     (cd "$SRC" && nice -n 10 timeout --kill-after=10 1800 \
-        cargo build --release --locked -p gatesim-sim --bin gatesim) >"$1" 2>&1
+        cargo build --release --locked -p gatesim-blackbox --bin gatesim) >"$1" 2>&1
 }
 
 # Classifies one run by its exit status and stderr: pass, violation, input, panic,

@@ -30,6 +30,32 @@ pub struct Cli {
     command: Command,
 }
 
+/// The simulator's commands, for a binary that adds its own beside them (black-box mode
+/// adds `serve` and `blackbox`): flatten it into that binary's subcommand enum.
+#[derive(Debug)]
+pub struct SimCommand(Command);
+
+impl clap::FromArgMatches for SimCommand {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Command::from_arg_matches(matches).map(SimCommand)
+    }
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
+impl Subcommand for SimCommand {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        Command::augment_subcommands(cmd)
+    }
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Command::augment_subcommands_for_update(cmd)
+    }
+    fn has_subcommand(name: &str) -> bool {
+        Command::has_subcommand(name)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run scenario files (a file or a directory of them) and check every invariant.
@@ -195,13 +221,24 @@ enum TraceFormat {
 }
 
 /// Parses the arguments and runs the command.
-// One arm per command, a flat dispatch table: clearer whole than split.
-#[allow(clippy::too_many_lines)]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    prepare();
+    ExitCode::from(run_command(SimCommand(cli.command)))
+}
+
+/// What every `gatesim` process sets up first: logs to stderr when `RUST_LOG` asks, and a
+/// quiet exit when the reader of stdout goes away.
+pub fn prepare() {
     init_logging();
     exit_quietly_on_broken_pipe();
-    let code = match cli.command {
+}
+
+/// Runs one command; the exit status.
+// One arm per command, a flat dispatch table: clearer whole than split.
+#[allow(clippy::too_many_lines)]
+pub fn run_command(command: SimCommand) -> u8 {
+    match command.0 {
         Command::Run {
             path,
             seed,
@@ -272,8 +309,7 @@ pub fn main() -> ExitCode {
             print!("{}", crate::bench::headline(quick));
             0
         }
-    };
-    ExitCode::from(code)
+    }
 }
 
 /// Human logs go to stderr only when `RUST_LOG` asks (e.g. `RUST_LOG=gatesim_sim=debug`),

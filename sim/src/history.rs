@@ -11,7 +11,7 @@
 //! `docs/history.md`; `gatesim run --history FILE` writes one, `gatesim check-history`
 //! judges one, whoever recorded it.
 
-use crate::check::{self, Violation};
+use crate::check::{self, Invariant, Violation};
 use crate::provider::Cause;
 use crate::recorder::{FinalState, Run};
 use crate::trace::{Arrival, Names, Record, Trace};
@@ -22,6 +22,7 @@ use gatesim_core::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// The history format's version: the `version` of the header line.
@@ -387,6 +388,79 @@ pub fn check(world: &World, history: &History) -> Result<Vec<Violation>, History
     Ok(check::check_outside(world.terms(), &run))
 }
 
+/// A history's verdict as text: what was recorded, the invariants judged, the result.
+pub fn verdict(world: &World, h: &History, violations: &[Violation]) -> String {
+    let mut out = String::new();
+    let count = |f: fn(&Line) -> bool| h.lines.iter().filter(|(_, l)| f(l)).count();
+    let requests = count(|l| matches!(l, Line::Request { .. }));
+    let answered = count(|l| matches!(l, Line::Response { .. }));
+    let attempts = count(|l| matches!(l, Line::Attempt { .. }));
+    let gateway = h.header.gateway.as_deref().unwrap_or("a gateway");
+    let _ = writeln!(
+        out,
+        "== {} (history of {gateway}): {}",
+        world.id, world.title
+    );
+    let _ = writeln!(
+        out,
+        "   {requests} requests, {answered} answered, {attempts} attempts upstream"
+    );
+    let judged: Vec<Invariant> = Invariant::ALL
+        .iter()
+        .copied()
+        .filter(|i| i.outside().is_ok())
+        .collect();
+    let _ = writeln!(
+        out,
+        "   judged from outside: {} of {} invariants (the rest need the gateway's own reports: docs/history.md)",
+        judged.len(),
+        Invariant::ALL.len()
+    );
+    if violations.is_empty() {
+        let _ = writeln!(out, "-- invariants: all {} hold", judged.len());
+    } else {
+        let mut failed: Vec<&str> = violations.iter().map(|v| v.invariant.name()).collect();
+        failed.sort_unstable();
+        failed.dedup();
+        let _ = writeln!(
+            out,
+            "-- invariants: {} violated ({} violations): {}",
+            failed.len(),
+            violations.len(),
+            failed.join(", ")
+        );
+        for v in violations {
+            let _ = writeln!(out, "   {v}");
+        }
+        // Requests are numbered in arrival order; name the harness's own tags where
+        // they differ.
+        let tags = h.request_tags();
+        let mut named: Vec<u64> = violations
+            .iter()
+            .filter_map(|v| v.request)
+            .map(|r| r.0)
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        for r in named {
+            let tag = usize::try_from(r).ok().and_then(|i| tags.get(i));
+            if let Some(tag) = tag.filter(|t| **t != &Tag::Number(r)) {
+                let _ = writeln!(out, "   req#{r} is the history's request {tag}");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        if violations.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    );
+    out
+}
+
 fn parse_kind(line: usize, field: &str, text: &str) -> Result<RequestKind, HistoryError> {
     match text {
         "chat" => Ok(RequestKind::Chat),
@@ -473,7 +547,7 @@ struct Seen {
 /// The scope an attempt's health is kept under, from what the provider received: the
 /// canonical model that the requested name resolves to and that this provider, region and
 /// upstream serve; a custom name otherwise.
-fn derive_scope(
+pub fn derive_scope(
     world: &World,
     requested: &str,
     provider: ProviderId,

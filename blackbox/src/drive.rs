@@ -1,0 +1,784 @@
+//! `gatesim blackbox`: drives a real gateway through a scenario over real HTTP and judges
+//! the recorded history.
+//!
+//! Per scenario: the fake providers start on loopback; the world file is written; the
+//! adapter renders the gateway's configuration and starts it; once its health URL answers,
+//! scenario time starts and the workload is sent in real time; every process started is
+//! stopped (also on failure and Ctrl-C); the history is judged with the invariants
+//! decidable from outside (`gatesim_sim::history`), the verdict printed as `run` prints
+//! one, with the same exit statuses.
+
+use crate::adapter::{self, Adapter};
+use crate::providers;
+use crate::record::Log;
+use crate::wire;
+use crate::world_file::{self, WorldFile};
+use bytes::Bytes;
+use gatesim_core::{fnv1a, KeyId, RequestKind};
+use gatesim_sim::history::{self, InStream, Line, Tag};
+use gatesim_sim::world::World;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `gatesim blackbox` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A scenario file, or a directory of them (run one after another).
+    pub path: PathBuf,
+    /// The gateway: an adapter name (`adapters/NAME.toml`) or a path to one.
+    #[arg(long, default_value = "reference")]
+    pub gateway: String,
+    /// Seed for the fake providers' draws and the workload's generators (default: the
+    /// scenario's own).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Put a production bug back in a gateway that has knobs (gatesim's own); repeatable.
+    #[arg(long = "regression")]
+    pub regressions: Vec<String>,
+    /// Write the recorded history here: a file for one scenario, a directory (one
+    /// `<id>.jsonl` each) for a directory of them.
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+    /// Only the verdict line per scenario.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs `gatesim blackbox`; the exit status.
+pub fn main(args: &Args) -> u8 {
+    let adapter = match adapter::load(&args.gateway) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("gatesim blackbox: {e}");
+            return 2;
+        }
+    };
+    for k in &args.regressions {
+        if gatesim_core::Regression::parse(k).is_none() {
+            eprintln!("gatesim blackbox: --regression: unknown knob (gatesim knobs lists them)");
+            return 2;
+        }
+    }
+    if !args.regressions.is_empty() && adapter.regression_args.is_empty() {
+        eprintln!(
+            "gatesim blackbox: --regression: the {} adapter has no knobs (only gatesim's own gateway does)",
+            adapter.name
+        );
+        return 2;
+    }
+    let files = match gatesim_sim::cli::scenario_files(&args.path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("gatesim blackbox: {e}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gatesim blackbox: cannot start the runtime: {e}");
+            return 2;
+        }
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            code = drive_all(args, &adapter, &files) => code,
+            _ = tokio::signal::ctrl_c() => {
+                // Dropping the run's future kills every process it started.
+                eprintln!("gatesim blackbox: interrupted; every process it started is stopped");
+                130
+            }
+        }
+    })
+}
+
+async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
+    let many = files.len() > 1 || args.path.is_dir();
+    let (mut passed, mut failed, mut invalid) = (0, 0, 0);
+    let mut replays = Vec::new();
+    for f in files {
+        let world = match gatesim_sim::scenario::load(f) {
+            Ok(w) => w,
+            Err(errors) => {
+                eprintln!("{}: {} problems", f.display(), errors.len());
+                for e in &errors {
+                    eprintln!("  {e}");
+                }
+                invalid += 1;
+                continue;
+            }
+        };
+        if let Err(e) = supported(&world) {
+            eprintln!("{}: not a black-box scenario: {e}", f.display());
+            invalid += 1;
+            continue;
+        }
+        let history_out = args.history.as_ref().map(|h| {
+            if many {
+                h.join(format!("{}.jsonl", world.id))
+            } else {
+                h.clone()
+            }
+        });
+        let seed = args.seed.unwrap_or(world.seed);
+        match run_one(f, Arc::new(world), seed, adapter, &args.regressions).await {
+            Ok(outcome) => {
+                if let Some(out) = &history_out {
+                    if let Some(dir) = out.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    if let Err(e) = std::fs::write(out, &outcome.history) {
+                        eprintln!("gatesim blackbox: cannot write {}: {e}", out.display());
+                    }
+                }
+                let ok = outcome.violations == 0;
+                if args.quiet || many {
+                    println!("{}", outcome.row);
+                } else {
+                    print!("{}", outcome.verdict);
+                }
+                if ok {
+                    passed += 1;
+                } else {
+                    failed += 1;
+                    replays.push(replay_line(f, args, history_out.as_deref()));
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", f.display());
+                invalid += 1;
+            }
+        }
+    }
+    if many {
+        println!("\n{passed} passed, {failed} failed, {invalid} could not run");
+    }
+    for r in &replays {
+        println!("replay: {r}");
+    }
+    if invalid > 0 {
+        2
+    } else {
+        u8::from(failed > 0)
+    }
+}
+
+fn replay_line(f: &Path, args: &Args, history: Option<&Path>) -> String {
+    let mut line = format!(
+        "cargo gatesim blackbox {} --gateway {}",
+        f.display(),
+        args.gateway
+    );
+    for k in &args.regressions {
+        line.push_str(&format!(" --regression {k}"));
+    }
+    if let Some(h) = history {
+        line.push_str(&format!(
+            "   # or judge the recorded history again: cargo gatesim check-history {} --scenario {}",
+            h.display(),
+            f.display()
+        ));
+    }
+    line
+}
+
+/// What black-box mode cannot drive yet, as an error naming the field.
+pub fn supported(world: &World) -> Result<(), String> {
+    for (i, c) in world.catalog.credentials.iter().enumerate() {
+        if c.endpoint.is_some() {
+            return Err(format!(
+                "credentials[{i}] ({}): endpoint: per-credential endpoints are not served over HTTP yet",
+                c.name
+            ));
+        }
+    }
+    let templates = world
+        .workload
+        .generators
+        .iter()
+        .flat_map(|g| g.mix.iter().map(|(_, r)| r));
+    for (i, r) in world.workload.requests.iter().chain(templates).enumerate() {
+        if r.byok.is_some() {
+            return Err(format!(
+                "workload request {i}: byok: a client's own key is not driven over HTTP yet"
+            ));
+        }
+        if r.agentic_iterations > 1 {
+            return Err(format!(
+                "workload request {i}: agentic_iterations: a client-driven agentic loop is not driven over HTTP yet"
+            ));
+        }
+        if r.kind != RequestKind::Chat {
+            return Err(format!(
+                "workload request {i}: kind: only chat requests are driven over HTTP ({} is not)",
+                r.kind.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One scenario's result.
+struct Outcome {
+    history: String,
+    verdict: String,
+    row: String,
+    violations: usize,
+}
+
+/// A process group that is stopped when dropped.
+struct Gateway {
+    child: Option<tokio::process::Child>,
+}
+
+impl Gateway {
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(tokio::process::Child::id)
+    }
+
+    /// SIGTERM to the group, then SIGKILL after a grace period.
+    async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Some(pid) = child.id() {
+            signal_group(pid, "TERM");
+            let grace = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            if grace.is_err() {
+                signal_group(pid, "KILL");
+            }
+        }
+        let _ = child.kill().await;
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            if let Some(pid) = child.id() {
+                signal_group(pid, "KILL");
+            }
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// Signals a whole process group (the gateway and whatever it started).
+fn signal_group(pid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(format!("-{pid}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> std::io::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A clearly fake token: never shaped like a provider's real key.
+fn fake_token(rng: &mut rand_chacha::ChaCha8Rng, what: &str, label: &str) -> String {
+    let n: u64 = rng.random();
+    format!("gatesim-fake-{what}-{label}-{n:016x}")
+}
+
+#[allow(clippy::too_many_lines)] // one run from start to verdict, in order
+async fn run_one(
+    file: &Path,
+    world: Arc<World>,
+    seed: u64,
+    adapter: &Adapter,
+    knobs: &[String],
+) -> Result<Outcome, String> {
+    let cat = &world.catalog;
+    // Tokens and keys are per run: the seed and this process, never a provider's shape.
+    let mut rng =
+        gatesim_sim::seed::stream(seed ^ u64::from(std::process::id()), "blackbox/secrets");
+    let mut tokens = BTreeMap::new();
+    let mut credentials = Vec::new();
+    for (i, c) in cat.credentials.iter().enumerate() {
+        let token = fake_token(&mut rng, "token", &c.name);
+        tokens.insert(token.clone(), KeyId(i as u32));
+        credentials.push(world_file::Credential {
+            id: c.name.clone(),
+            provider: cat.provider(c.provider).name.clone(),
+            region: c.region.map(|r| cat.region_name(r).to_string()),
+            token,
+        });
+    }
+    let projects: Vec<world_file::Project> = cat
+        .projects
+        .iter()
+        .map(|p| world_file::Project {
+            id: p.name.clone(),
+            client_key: fake_token(&mut rng, "client", &p.name),
+        })
+        .collect();
+    let admin_key = format!("sk-gatesim-admin-{:016x}", rng.random::<u64>());
+    let log = Arc::new(Log::new());
+    let fakes = providers::start(world.clone(), seed, Arc::new(tokens), log.clone())
+        .await
+        .map_err(|e| format!("cannot start the fake providers: {e}"))?;
+    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let c = &world.contract;
+    let wf = WorldFile {
+        scenario: std::fs::canonicalize(file).map_err(|e| format!("{}: {e}", file.display()))?,
+        scenario_id: world.id.clone(),
+        listen: format!("127.0.0.1:{port}"),
+        port,
+        base_url: base_url.clone(),
+        upstreams: fakes
+            .places
+            .iter()
+            .map(|p| world_file::Upstream {
+                provider: cat.provider(p.provider).name.clone(),
+                region: cat.region_name(p.region).to_string(),
+                style: p.style.name().to_string(),
+                base_url: format!("http://{}", p.addr),
+            })
+            .collect(),
+        credentials,
+        projects: projects.clone(),
+        models: cat
+            .models
+            .iter()
+            .filter(|m| !m.is_alias())
+            .map(|m| world_file::Model {
+                id: m.name.clone(),
+                served_by: m
+                    .served_by
+                    .iter()
+                    .map(|s| world_file::Serving {
+                        provider: cat.provider(s.provider).name.clone(),
+                        region: cat.region_name(s.region).to_string(),
+                        upstream: s.upstream.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        contract: world_file::Contract {
+            attempts_max: c.attempts_max,
+            errors_consecutive_max: c.errors_consecutive_max,
+            unhealthy_for_ms: c.unhealthy_for.as_ms(),
+            retry_after_default_ms: c.retry_after_default.as_ms(),
+            retry_after_cap_ms: c.retry_after_cap.as_ms(),
+            suspension_for_ms: c.suspension_for.as_ms(),
+            attempt_timeout_ms: c.attempt_timeout.as_ms(),
+            wait_max_ms: c.wait_max.as_ms(),
+        },
+        admin_key: admin_key.clone(),
+    };
+    let dir = Path::new("target/blackbox")
+        .join(&adapter.name)
+        .join(&world.id);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let world_path = dir.join("world.json");
+    write_private(
+        &world_path,
+        &serde_json::to_string_pretty(&wf).unwrap_or_default(),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", world_path.display()))?;
+    let secrets = Secrets(world_path.clone());
+    let mut vars: BTreeMap<&str, String> = BTreeMap::new();
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find gatesim itself: {e}"))?;
+    vars.insert("gatesim", exe.display().to_string());
+    vars.insert("world", world_path.display().to_string());
+    vars.insert("dir", dir.display().to_string());
+    vars.insert(
+        "adapters",
+        std::fs::canonicalize(&adapter.dir)
+            .unwrap_or_default()
+            .display()
+            .to_string(),
+    );
+    vars.insert("port", port.to_string());
+    vars.insert("base_url", base_url.clone());
+    vars.insert("admin_key", admin_key.clone());
+    let envs: Vec<(String, String)> = adapter
+        .env
+        .iter()
+        .map(|(k, v)| adapter::fill(v, &vars).map(|v| (k.clone(), v)))
+        .collect::<Result<_, _>>()?;
+    if !adapter.render.is_empty() {
+        let argv: Vec<String> = adapter
+            .render
+            .iter()
+            .map(|a| adapter::fill(a, &vars))
+            .collect::<Result<_, _>>()?;
+        let status = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .envs(envs.iter().cloned())
+            .status()
+            .map_err(|e| format!("render: cannot run {}: {e}", argv[0]))?;
+        if !status.success() {
+            return Err(format!("render: {} failed ({status})", argv[0]));
+        }
+    }
+    let mut argv: Vec<String> = adapter
+        .start
+        .iter()
+        .map(|a| adapter::fill(a, &vars))
+        .collect::<Result<_, _>>()?;
+    for k in knobs {
+        let mut with_knob = vars.clone();
+        with_knob.insert("knob", k.clone());
+        for a in &adapter.regression_args {
+            argv.push(adapter::fill(a, &with_knob)?);
+        }
+    }
+    let log_path = dir.join("gateway.log");
+    let out =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let child = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .envs(envs.iter().cloned())
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
+    let mut gateway = Gateway { child: Some(child) };
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build_http();
+    let health_url = adapter::fill(&adapter.health.url, &vars)?;
+    let health_headers: Vec<(String, String)> = adapter
+        .health
+        .headers
+        .iter()
+        .map(|(k, v)| adapter::fill(v, &vars).map(|v| (k.clone(), v)))
+        .collect::<Result<_, _>>()?;
+    let ready = wait_ready(
+        &client,
+        &health_url,
+        &health_headers,
+        adapter.health.timeout_s,
+        &mut gateway,
+    )
+    .await;
+    if let Err(e) = ready {
+        gateway.stop().await;
+        drop(secrets);
+        return Err(format!(
+            "{e} (the gateway's output: {})",
+            log_path.display()
+        ));
+    }
+    let arrivals = gatesim_sim::workload::resolve(&world.workload, seed);
+    let client_url = adapter::fill(&adapter.client.url, &vars)?;
+    log.start();
+    let clock = log.clock();
+    let mut tasks = Vec::new();
+    for (tag, (at, request)) in arrivals.into_iter().enumerate() {
+        let tag = tag as u64;
+        let project = &projects[request.project.index()];
+        let mut with_key = vars.clone();
+        with_key.insert("client_key", project.client_key.clone());
+        let headers: Vec<(String, String)> = adapter
+            .client
+            .headers
+            .iter()
+            .map(|(k, v)| adapter::fill(v, &with_key).map(|v| (k.clone(), v)))
+            .collect::<Result<_, _>>()?;
+        let send = Send {
+            tag,
+            project: project.id.clone(),
+            model: request.model.to_string(),
+            stream: request.stream,
+            url: client_url.clone(),
+            headers,
+        };
+        log.named(tag, &send.model);
+        let (client, log) = (client.clone(), log.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(clock.wall(at)).await;
+            send.go(&client, &log).await;
+        }));
+    }
+    // Every request gets the scenario's span plus a generous margin to be answered.
+    let margin = Duration::from_millis(
+        world.duration.as_ms()
+            + 4 * c.wait_max.as_ms()
+            + 4 * u64::from(c.attempts_max) * c.attempt_timeout.as_ms(),
+    ) + Duration::from_secs(20);
+    let all = futures_join(tasks);
+    let timed_out = tokio::time::timeout_at(clock.wall(gatesim_core::Instant::ZERO) + margin, all)
+        .await
+        .is_err();
+    let pid = gateway.pid();
+    gateway.stop().await;
+    drop(fakes);
+    drop(secrets);
+    let text = log.to_text(&world.id, &adapter.name);
+    let h = history::parse(&text).map_err(|e| format!("the recorded history: {e}"))?;
+    let violations =
+        history::check(&world, &h).map_err(|e| format!("the recorded history: {e}"))?;
+    let mut verdict = String::new();
+    verdict.push_str(&format!(
+        "\n== black box: {} through {}{} (seed {seed})\n",
+        file.display(),
+        adapter.name,
+        if knobs.is_empty() {
+            String::new()
+        } else {
+            format!(" with {}", knobs.join(", "))
+        }
+    ));
+    if timed_out {
+        verdict.push_str("   some requests were still unanswered when the run gave up on them\n");
+    }
+    for p in log.problems() {
+        verdict.push_str(&format!("   harness: {p}\n"));
+    }
+    verdict.push_str(&history::verdict(&world, &h, &violations));
+    let _ = pid;
+    let mut failed: Vec<&str> = violations.iter().map(|v| v.invariant.name()).collect();
+    failed.sort_unstable();
+    failed.dedup();
+    let requests = h.request_tags().len();
+    let row = format!(
+        "{:<36} {:<10} {:>8} {:<40} {}",
+        world.id,
+        adapter.name,
+        requests,
+        if failed.is_empty() {
+            "all hold".to_string()
+        } else {
+            failed.join(", ")
+        },
+        if violations.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    );
+    Ok(Outcome {
+        history: text,
+        verdict,
+        row,
+        violations: violations.len(),
+    })
+}
+
+/// Removes the world file (it holds the run's tokens) when the run ends, however it ends.
+struct Secrets(PathBuf);
+
+impl Drop for Secrets {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn wait_ready(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    url: &str,
+    headers: &[(String, String)],
+    timeout_s: u64,
+    gateway: &mut Gateway,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s);
+    loop {
+        if let Some(child) = gateway.child.as_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("the gateway exited before it was ready ({status})"));
+            }
+        }
+        let mut req = hyper::Request::get(url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        if let Ok(req) = req.body(Full::new(Bytes::new())) {
+            if let Ok(Ok(resp)) =
+                tokio::time::timeout(Duration::from_secs(2), client.request(req)).await
+            {
+                if resp.status().is_success() {
+                    return Ok(());
+                }
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "the gateway was not ready within {timeout_s} s ({url})"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One client request.
+struct Send {
+    tag: u64,
+    project: String,
+    model: String,
+    stream: bool,
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Send {
+    async fn go(
+        self,
+        client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+        log: &Log,
+    ) {
+        let prompt = wire::prompt(self.tag);
+        let body = serde_json::json!({
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "stream": self.stream,
+        })
+        .to_string();
+        let mut req = hyper::Request::post(&self.url).header("content-type", "application/json");
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        log.push(|t_ms| Line::Request {
+            t_ms,
+            request: Tag::Number(self.tag),
+            project: self.project.clone(),
+            model: self.model.clone(),
+            request_kind: "chat".to_string(),
+            stream: self.stream,
+            byok: None,
+            iterations: 1,
+            body_digest: Some(format!("{:016x}", fnv1a(prompt.as_bytes()))),
+        });
+        let answer = match req.body(Full::new(Bytes::from(body))) {
+            Ok(req) => client.request(req).await.ok(),
+            Err(_) => None,
+        };
+        let Some(resp) = answer else {
+            // The gateway refused the connection: the client got no answer at all.
+            log.push(|t_ms| Line::Response {
+                t_ms,
+                request: Tag::Number(self.tag),
+                status: 0,
+                retry_after_s: None,
+                stream_error: None,
+            });
+            return;
+        };
+        let status = resp.status().as_u16();
+        let retry_after_s = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let mut body = resp.into_body();
+        let mut bytes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => {
+                    if let Some(d) = f.data_ref() {
+                        bytes.extend_from_slice(d);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let stream_error = if status == 200 && self.stream {
+            in_stream_error(&String::from_utf8_lossy(&bytes))
+        } else {
+            None
+        };
+        log.push(|t_ms| Line::Response {
+            t_ms,
+            request: Tag::Number(self.tag),
+            status,
+            retry_after_s,
+            stream_error,
+        });
+    }
+}
+
+/// An error event in a 200 stream: `data: {"error": {"code": 429, "retry_after_s": 3}}`
+/// (gatesim serve's), or OpenAI-style `{"error": {"code": "429"}}`.
+fn in_stream_error(body: &str) -> Option<InStream> {
+    for line in body.lines() {
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+            continue;
+        };
+        let Some(e) = v.get("error") else { continue };
+        let code = e.get("code").and_then(|c| {
+            c.as_u64()
+                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+        });
+        let status = code.and_then(|c| u16::try_from(c).ok()).unwrap_or(500);
+        let retry_after_s = e.get("retry_after_s").and_then(serde_json::Value::as_u64);
+        return Some(InStream {
+            status,
+            retry_after_s,
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_in_a_stream_is_read() {
+        let body =
+            "data: {\"choices\":[]}\n\ndata: {\"error\":{\"code\":429,\"retry_after_s\":3}}\n\n";
+        assert_eq!(
+            in_stream_error(body),
+            Some(InStream {
+                status: 429,
+                retry_after_s: Some(3)
+            })
+        );
+        assert_eq!(in_stream_error("data: [DONE]\n\n"), None);
+    }
+
+    #[test]
+    fn tokens_are_fake_and_distinct() {
+        let mut rng = gatesim_sim::seed::stream(1, "t");
+        let a = fake_token(&mut rng, "token", "k0");
+        let b = fake_token(&mut rng, "token", "k0");
+        assert_ne!(a, b);
+        assert!(a.starts_with("gatesim-fake-token-k0-"));
+        assert!(gatesim_sim::scenario::redact(&a) == a || !a.starts_with("sk-"));
+    }
+}

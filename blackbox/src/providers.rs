@@ -1,0 +1,513 @@
+//! The fake providers over real HTTP: one listener per provider × region on 127.0.0.1,
+//! each answering from the scenario's fault plan on the wall clock, in its style's wire
+//! format, through the same sans-IO fakes the simulator uses (`gatesim_sim::provider`).
+//!
+//! The server is a small HTTP/1.1 loop of its own rather than a framework's: a fake must
+//! break a stream after its first byte, drop a connection without a word, hang until the
+//! gateway gives up, and notice when it does; those are the faults.
+
+use crate::record::Log;
+use crate::wire;
+use gatesim_core::{
+    fnv1a, Attempt, AttemptId, Instant, KeyId, ProviderId, RegionId, RequestId, RequestKind,
+    Response, StreamProgress,
+};
+use gatesim_sim::history::{self, Line, Tag};
+use gatesim_sim::provider::{Cause, FakeProvider};
+use gatesim_sim::world::{Style, World};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Longest a request head may be.
+const HEAD_MAX: usize = 64 * 1024;
+/// Largest request body read.
+const BODY_MAX: usize = 8 * 1024 * 1024;
+/// Longest a fake hangs on an attempt the gateway never gives up on.
+const HANG_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One listener: where a provider × region is served.
+#[derive(Clone, Debug)]
+pub struct Place {
+    /// Provider.
+    pub provider: ProviderId,
+    /// Region.
+    pub region: RegionId,
+    /// Its wire format.
+    pub style: Style,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+/// The running fake providers of one run.
+#[derive(Debug)]
+pub struct Providers {
+    /// Every listener.
+    pub places: Vec<Place>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Providers {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// What every connection of one place shares.
+struct Shared {
+    world: Arc<World>,
+    place: (ProviderId, RegionId),
+    style: Style,
+    fake: Mutex<FakeProvider>,
+    tokens: Arc<BTreeMap<String, KeyId>>,
+    log: Arc<Log>,
+}
+
+/// Binds one listener per provider × region and starts serving; `tokens` maps the run's
+/// fake tokens to credentials.
+pub async fn start(
+    world: Arc<World>,
+    seed: u64,
+    tokens: Arc<BTreeMap<String, KeyId>>,
+    log: Arc<Log>,
+) -> std::io::Result<Providers> {
+    let cat = &world.catalog;
+    let owner = |k: KeyId| cat.credential(k).provider;
+    let mut places = Vec::new();
+    let mut tasks = Vec::new();
+    for (pi, p) in cat.providers.iter().enumerate() {
+        let provider = ProviderId(pi as u32);
+        let spec = world.providers[pi].clone();
+        for &region in &p.regions {
+            let label = format!("provider/{}/{}", p.name, cat.region_name(region));
+            let fake = FakeProvider::new(
+                provider,
+                region,
+                spec.clone(),
+                &world.faults.faults,
+                &owner,
+                gatesim_sim::seed::stream(seed, &label),
+                cat.epoch_unix_s,
+            );
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            places.push(Place {
+                provider,
+                region,
+                style: spec.style,
+                addr,
+            });
+            let shared = Arc::new(Shared {
+                world: world.clone(),
+                place: (provider, region),
+                style: spec.style,
+                fake: Mutex::new(fake),
+                tokens: tokens.clone(),
+                log: log.clone(),
+            });
+            tasks.push(tokio::spawn(accept(listener, shared)));
+        }
+    }
+    Ok(Providers { places, tasks })
+}
+
+async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(stream, shared.clone()));
+    }
+}
+
+/// One parsed request.
+struct Request {
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Reads one request; `None` when the peer closed or sent something that is no request.
+async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Request> {
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > HEAD_MAX {
+            return None;
+        }
+        let mut chunk = [0u8; 8192];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next()?;
+    let mut parts = request_line.split(' ');
+    let _method = parts.next()?;
+    let target = parts.next()?.to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    if length > BODY_MAX {
+        return None;
+    }
+    let body_start = head_end + 4;
+    while buf.len() < body_start + length {
+        let mut chunk = [0u8; 8192];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = buf[body_start..body_start + length].to_vec();
+    buf.drain(..body_start + length);
+    Some(Request {
+        target,
+        headers,
+        body,
+    })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What to do with one request.
+enum Plan {
+    /// Answer at this scenario time.
+    Answer {
+        at: Instant,
+        attempt: u64,
+        response: Response,
+        cause: Cause,
+        model: String,
+        stream: bool,
+    },
+    /// Answer now, outside the history (a request the harness cannot attribute).
+    Refuse { status: u16, body: String },
+}
+
+async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
+    let mut buf = Vec::new();
+    while let Some(req) = read_request(&mut stream, &mut buf).await {
+        let plan = plan(&shared, &req);
+        let keep = match plan {
+            Plan::Refuse { status, body } => {
+                write_plain(&mut stream, status, &[], &body).await.is_ok()
+            }
+            Plan::Answer {
+                at,
+                attempt,
+                response,
+                cause,
+                model,
+                stream: streamed,
+            } => {
+                deliver(
+                    &mut stream,
+                    &mut buf,
+                    &shared,
+                    at,
+                    attempt,
+                    response,
+                    cause,
+                    &model,
+                    streamed,
+                )
+                .await
+            }
+        };
+        if !keep {
+            return;
+        }
+    }
+}
+
+/// Whose attempt this is: the credential its token maps to and the request its prompt
+/// names; a refusal (outside the history) when either is missing.
+fn attribute(shared: &Shared, got: &wire::Received) -> Result<(KeyId, u64), (u16, String)> {
+    let (provider, region) = shared.place;
+    let cat = &shared.world.catalog;
+    let here = format!(
+        "{}/{}",
+        cat.provider(provider).name,
+        cat.region_name(region)
+    );
+    let Some(credential) = got
+        .token
+        .as_ref()
+        .and_then(|t| shared.tokens.get(t))
+        .copied()
+    else {
+        shared.log.problem(format!(
+            "{here}: an attempt carried no token of this run (answered 401, not in the history)"
+        ));
+        let body = r#"{"error":{"message":"gatesim: unknown token","code":"invalid_api_key"}}"#;
+        return Err((401, body.to_string()));
+    };
+    let Some(tag) = wire::find_tag(&got.prompt) else {
+        shared.log.problem(format!(
+            "{here}: an attempt carried no `gatesim request N` tag (answered 400, not in the history)"
+        ));
+        let body = r#"{"error":{"message":"gatesim: no request tag in the prompt"}}"#;
+        return Err((400, body.to_string()));
+    };
+    Ok((credential, tag))
+}
+
+/// Reads the attempt, records it, and asks the fake what to answer.
+fn plan(shared: &Shared, req: &Request) -> Plan {
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let got = wire::receive(shared.style, &req.target, &header, &req.body);
+    let (provider, region) = shared.place;
+    let (credential, tag) = match attribute(shared, &got) {
+        Ok(who) => who,
+        Err((status, body)) => return Plan::Refuse { status, body },
+    };
+    let upstream = got.model.clone().unwrap_or_default();
+    let requested = shared.log.model_of(tag).unwrap_or_else(|| upstream.clone());
+    let attempt_no = shared.log.next_attempt();
+    let attempt = Attempt {
+        id: AttemptId(attempt_no),
+        request: RequestId(tag),
+        iteration: 1,
+        provider,
+        region,
+        scope: history::derive_scope(&shared.world, &requested, provider, region, &upstream),
+        upstream: Arc::from(upstream.as_str()),
+        selected: credential,
+        credential,
+        endpoint: None,
+        kind: RequestKind::Chat,
+        stream: got.stream,
+        body_bytes: u32::try_from(req.body.len()).unwrap_or(u32::MAX),
+        body_digest: fnv1a(got.prompt.as_bytes()),
+        charged: true,
+    };
+    // The fake decides under its lock at the time the attempt is recorded, so that fault
+    // windows and the history agree on when it arrived.
+    let mut fake = shared
+        .fake
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut planned = None;
+    let now = shared.log.push(|t_ms| {
+        let now = Instant(t_ms);
+        fake.handle_dispatch(now, &attempt);
+        planned = fake.poll_response();
+        attempt_line(t_ms, &shared.world, &attempt)
+    });
+    drop(fake);
+    let Some(p) = planned else {
+        return Plan::Refuse {
+            status: 500,
+            body: "gatesim: the fake planned no answer".to_string(),
+        };
+    };
+    Plan::Answer {
+        at: p.at.max(now),
+        attempt: attempt_no,
+        response: p.response,
+        cause: p.cause,
+        model: upstream,
+        stream: got.stream,
+    }
+}
+
+/// The history line of an attempt as it arrived.
+fn attempt_line(t_ms: u64, world: &World, a: &Attempt) -> Line {
+    let cat = &world.catalog;
+    Line::Attempt {
+        t_ms,
+        attempt: Tag::Number(a.id.0),
+        request: Tag::Number(a.request.0),
+        provider: cat.provider(a.provider).name.clone(),
+        region: cat.region_name(a.region).to_string(),
+        credential: cat.credential(a.credential).name.clone(),
+        upstream: a.upstream.to_string(),
+        endpoint: None,
+        request_kind: "chat".to_string(),
+        stream: a.stream,
+        body_bytes: a.body_bytes,
+        body_digest: Some(format!("{:016x}", a.body_digest)),
+    }
+}
+
+/// Records the answer to `attempt` with `status` and `cause` at the time now.
+fn answered(log: &Log, attempt: u64, status: u16, cause: Cause) {
+    log.push(|t_ms| Line::Answer {
+        t_ms,
+        attempt: Tag::Number(attempt),
+        status,
+        cause: cause.name().to_string(),
+        hint_ms: match cause {
+            Cause::RateLimited { hint } => hint.map(gatesim_core::Duration::as_ms),
+            _ => None,
+        },
+    });
+}
+
+/// Waits until scenario time `at`; false when the gateway closed the connection first.
+async fn wait_open(stream: &mut TcpStream, buf: &mut Vec<u8>, until: tokio::time::Instant) -> bool {
+    let sleep = tokio::time::sleep_until(until);
+    tokio::pin!(sleep);
+    loop {
+        let mut chunk = [0u8; 4096];
+        tokio::select! {
+            () = &mut sleep => return true,
+            read = stream.read(&mut chunk) => match read {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            },
+        }
+    }
+}
+
+/// Delivers a planned answer; whether the connection stays usable.
+#[allow(clippy::too_many_arguments)] // one planned answer, spelled out
+async fn deliver(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    at: Instant,
+    attempt: u64,
+    response: Response,
+    cause: Cause,
+    model: &str,
+    streamed: bool,
+) -> bool {
+    let log = &shared.log;
+    let clock = log.clock();
+    match response {
+        Response::Transport(gatesim_core::TransportError::Connect) => {
+            answered(log, attempt, 0, cause);
+            false
+        }
+        Response::Transport(gatesim_core::TransportError::Timeout) => {
+            let until = tokio::time::Instant::now() + HANG_MAX;
+            let _ = wait_open(stream, buf, until).await;
+            answered(log, attempt, 0, cause);
+            false
+        }
+        Response::Http(answer) => {
+            if !wait_open(stream, buf, clock.wall(at)).await {
+                // The gateway gave up before the answer was due: too slow, whatever
+                // the answer would have been.
+                answered(log, attempt, 0, Cause::TooSlow);
+                return false;
+            }
+            let mut headers = Vec::new();
+            if let Some(v) = &answer.retry_after {
+                headers.push(("retry-after", v.clone()));
+            }
+            if let Some(v) = &answer.retry_after_ms {
+                headers.push(("retry-after-ms", v.clone()));
+            }
+            answered(log, attempt, answer.status, cause);
+            if answer.status != 200 {
+                return write_plain(stream, answer.status, &headers, &answer.body)
+                    .await
+                    .is_ok();
+            }
+            if !streamed {
+                let body = wire::success_body(shared.style, model, attempt);
+                return write_plain(stream, 200, &headers, &body).await.is_ok();
+            }
+            let events = wire::success_events(shared.style, model, attempt);
+            let sent = match answer.stream {
+                StreamProgress::Complete => events.len(),
+                StreamProgress::BrokeAfterFirstByte => 1,
+                StreamProgress::BrokeBeforeFirstByte => 0,
+            };
+            let complete = sent == events.len();
+            let ok = write_events(stream, &events[..sent], complete)
+                .await
+                .is_ok();
+            ok && complete
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+async fn write_plain(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &str,
+) -> std::io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        reason(status),
+        body.len()
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    stream.write_all(out.as_bytes()).await?;
+    stream.flush().await
+}
+
+/// A 200 event stream, chunked: `events` then, if `complete`, the end; otherwise the
+/// connection is dropped after them, a stream broken before or after its first byte.
+async fn write_events(
+    stream: &mut TcpStream,
+    events: &[String],
+    complete: bool,
+) -> std::io::Result<()> {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+    stream.write_all(head.as_bytes()).await?;
+    stream.flush().await?;
+    for e in events {
+        let chunk = format!("{:x}\r\n{e}\r\n", e.len());
+        stream.write_all(chunk.as_bytes()).await?;
+        stream.flush().await?;
+    }
+    if complete {
+        stream.write_all(b"0\r\n\r\n").await?;
+        stream.flush().await?;
+    } else {
+        // Reset rather than a clean close: the reader must see the stream break.
+        let _ = stream.shutdown().await;
+    }
+    Ok(())
+}

@@ -1,5 +1,0 @@
-//! The `gatesim` command: see `gatesim --help`.
-
-fn main() -> std::process::ExitCode {
-    gatesim_sim::cli::main()
-}
