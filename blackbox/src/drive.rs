@@ -193,14 +193,6 @@ fn replay_line(f: &Path, args: &Args, history: Option<&Path>) -> String {
 
 /// What black-box mode cannot drive yet, as an error naming the field.
 pub fn supported(world: &World) -> Result<(), String> {
-    for (i, c) in world.catalog.credentials.iter().enumerate() {
-        if c.endpoint.is_some() {
-            return Err(format!(
-                "credentials[{i}] ({}): endpoint: per-credential endpoints are not served over HTTP yet",
-                c.name
-            ));
-        }
-    }
     let templates = world
         .workload
         .generators
@@ -347,6 +339,7 @@ async fn run_one(
             .map(|p| world_file::Upstream {
                 provider: cat.provider(p.provider).name.clone(),
                 region: cat.region_name(p.region).to_string(),
+                endpoint: p.endpoint.clone(),
                 style: p.style.name().to_string(),
                 base_url: format!("http://{}", p.addr),
             })
@@ -397,6 +390,8 @@ async fn run_one(
     let mut vars: BTreeMap<&str, String> = BTreeMap::new();
     let exe = std::env::current_exe().map_err(|e| format!("cannot find gatesim itself: {e}"))?;
     vars.insert("gatesim", exe.display().to_string());
+    let root = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
+    vars.insert("root", root.display().to_string());
     vars.insert("world", world_path.display().to_string());
     vars.insert("dir", dir.display().to_string());
     vars.insert(

@@ -36,6 +36,8 @@ pub struct Place {
     pub provider: ProviderId,
     /// Region.
     pub region: RegionId,
+    /// The credential endpoint (base URL) it stands for; `None` = the provider's default.
+    pub endpoint: Option<String>,
     /// Its wire format.
     pub style: Style,
     /// Where it listens.
@@ -62,8 +64,10 @@ impl Drop for Providers {
 struct Shared {
     world: Arc<World>,
     place: (ProviderId, RegionId),
+    endpoint: Option<String>,
     style: Style,
-    fake: Mutex<FakeProvider>,
+    /// One fake per provider × region, whichever endpoint an attempt came through.
+    fake: Arc<Mutex<FakeProvider>>,
     tokens: Arc<BTreeMap<String, KeyId>>,
     log: Arc<Log>,
 }
@@ -94,23 +98,39 @@ pub async fn start(
                 gatesim_sim::seed::stream(seed, &label),
                 cat.epoch_unix_s,
             );
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
-            places.push(Place {
-                provider,
-                region,
-                style: spec.style,
-                addr,
-            });
-            let shared = Arc::new(Shared {
-                world: world.clone(),
-                place: (provider, region),
-                style: spec.style,
-                fake: Mutex::new(fake),
-                tokens: tokens.clone(),
-                log: log.clone(),
-            });
-            tasks.push(tokio::spawn(accept(listener, shared)));
+            let fake = Arc::new(Mutex::new(fake));
+            // The default endpoint, and one listener per credential endpoint of this
+            // provider that may be sent here.
+            let mut endpoints: Vec<Option<String>> = vec![None];
+            for c in &cat.credentials {
+                let here = c.provider == provider && c.region.is_none_or(|r| r == region);
+                if let (true, Some(e)) = (here, &c.endpoint) {
+                    if !endpoints.contains(&Some(e.clone())) {
+                        endpoints.push(Some(e.clone()));
+                    }
+                }
+            }
+            for endpoint in endpoints {
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                let addr = listener.local_addr()?;
+                places.push(Place {
+                    provider,
+                    region,
+                    endpoint: endpoint.clone(),
+                    style: spec.style,
+                    addr,
+                });
+                let shared = Arc::new(Shared {
+                    world: world.clone(),
+                    place: (provider, region),
+                    endpoint,
+                    style: spec.style,
+                    fake: fake.clone(),
+                    tokens: tokens.clone(),
+                    log: log.clone(),
+                });
+                tasks.push(tokio::spawn(accept(listener, shared)));
+            }
         }
     }
     Ok(Providers { places, tasks })
@@ -299,7 +319,7 @@ fn plan(shared: &Shared, req: &Request) -> Plan {
         upstream: Arc::from(upstream.as_str()),
         selected: credential,
         credential,
-        endpoint: None,
+        endpoint: shared.endpoint.as_deref().map(Arc::from),
         kind: RequestKind::Chat,
         stream: got.stream,
         body_bytes: u32::try_from(req.body.len()).unwrap_or(u32::MAX),
@@ -347,7 +367,7 @@ fn attempt_line(t_ms: u64, world: &World, a: &Attempt) -> Line {
         region: cat.region_name(a.region).to_string(),
         credential: cat.credential(a.credential).name.clone(),
         upstream: a.upstream.to_string(),
-        endpoint: None,
+        endpoint: a.endpoint.as_deref().map(str::to_string),
         request_kind: "chat".to_string(),
         stream: a.stream,
         body_bytes: a.body_bytes,

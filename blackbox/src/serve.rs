@@ -52,7 +52,8 @@ struct Place {
 
 /// What never changes while serving.
 struct Config {
-    places: BTreeMap<(ProviderId, RegionId), Place>,
+    /// By provider × region × credential endpoint (`None` = the default).
+    places: BTreeMap<(ProviderId, RegionId, Option<String>), Place>,
     tokens: BTreeMap<KeyId, String>,
     clients: BTreeMap<String, ProjectId>,
 }
@@ -129,7 +130,7 @@ fn load(args: &Args) -> Result<(WorldFile, Gateway, Config), String> {
         let style = Style::parse(&u.style)
             .ok_or_else(|| format!("upstreams: unknown style {:?}", u.style))?;
         places.insert(
-            (p, r),
+            (p, r, u.endpoint.clone()),
             Place {
                 style,
                 base_url: u.base_url.clone(),
@@ -509,7 +510,11 @@ async fn upstream(server: Arc<Server>, a: Attempt, prompt: String) {
 async fn call(server: &Server, a: &Attempt, prompt: &str) -> Response {
     let connect = Response::Transport(TransportError::Connect);
     let (Some(place), Some(token)) = (
-        server.config.places.get(&(a.provider, a.region)),
+        server.config.places.get(&(
+            a.provider,
+            a.region,
+            a.endpoint.as_deref().map(str::to_string),
+        )),
         server.config.tokens.get(&a.credential),
     ) else {
         return connect;

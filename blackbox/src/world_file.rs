@@ -46,6 +46,9 @@ pub struct Upstream {
     pub provider: String,
     /// Region label.
     pub region: String,
+    /// The credential endpoint this listener stands for (a credential's `endpoint` in the
+    /// scenario); absent = the provider's default endpoint.
+    pub endpoint: Option<String>,
     /// Wire format: `openai`, `anthropic`, `google`, `generic`.
     pub style: String,
     /// `http://127.0.0.1:PORT`.

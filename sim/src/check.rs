@@ -36,7 +36,7 @@ use crate::contract::Terms;
 use crate::engine::Run;
 use crate::trace::Record;
 use gatesim_core::{
-    AttemptId, Block, Event, Instant, ProviderId, RegionId, RequestId, RequestKind, Scope,
+    AttemptId, Block, Duration, Event, Instant, ProviderId, RegionId, RequestId, RequestKind, Scope,
 };
 use ledger::Ledger;
 use report::Report;
@@ -48,17 +48,19 @@ pub use report::{Invariant, Violation};
 /// [`check_determinism`]) on a finished run, by the world's [`Terms`]: its contract, fault
 /// plan and providers, never the policy the gateway ran with.
 pub fn check(world: Terms<'_>, run: &Run) -> Vec<Violation> {
-    pass(world, run, false)
+    pass(world, run, None)
 }
 
-/// One pass over a run; `outside`: the run holds only what a black-box harness records.
-fn pass(world: Terms<'_>, run: &Run, outside: bool) -> Vec<Violation> {
+/// One pass over a run; `outside`: the run holds only what a black-box harness records,
+/// on a clock this far from the gateway's (see [`check_outside_with`]).
+fn pass(world: Terms<'_>, run: &Run, outside: Option<Duration>) -> Vec<Violation> {
     let mut pass = Pass {
         world,
         ledger: Ledger::new(world),
         report: Report::default(),
         evictions_applied: 0,
-        outside,
+        outside: outside.is_some(),
+        slack: outside.unwrap_or(Duration::ZERO),
     };
     let entries = &run.trace.entries;
     for (i, e) in entries.iter().enumerate() {
@@ -76,6 +78,8 @@ fn pass(world: Terms<'_>, run: &Run, outside: bool) -> Vec<Violation> {
 struct Ctx<'a, 'w> {
     world: Terms<'w>,
     now: Instant,
+    /// How far the record's time may be from the gateway's clock (0 in process).
+    slack: Duration,
     ledger: &'a Ledger<'w>,
     out: &'a mut Report,
 }
@@ -145,6 +149,8 @@ struct Pass<'w> {
     evictions_applied: usize,
     /// Judging a black-box history: no gateway reports, so wait rounds are inferred.
     outside: bool,
+    /// How far the history's clock may be from the gateway's (0 in process).
+    slack: Duration,
 }
 
 impl<'w> Pass<'w> {
@@ -187,6 +193,7 @@ impl<'w> Pass<'w> {
         Ctx {
             world: self.world,
             now,
+            slack: self.slack,
             ledger: &self.ledger,
             out: &mut self.report,
         }
@@ -328,8 +335,12 @@ impl<'w> Pass<'w> {
         if !self.outside {
             return;
         }
-        self.ledger
-            .quiet_wait(request, now, self.world.contract.wait_rounds_max);
+        self.ledger.quiet_wait(
+            request,
+            now,
+            self.slack,
+            self.world.contract.wait_rounds_max,
+        );
     }
 
     /// A request waits until `until`: judged, then written into the ledger.
@@ -362,8 +373,15 @@ mod tests;
 /// `Record::Tracked`, its final getters) are dropped, and only the invariants
 /// [`Invariant::outside`] names are judged: the rest are about those reports.
 pub fn check_outside(world: Terms<'_>, run: &Run) -> Vec<Violation> {
+    check_outside_with(world, run, Duration::ZERO)
+}
+
+/// [`check_outside`] for a history recorded on a wall clock, `slack` apart from the
+/// gateway's own: a pause shorter than `slack` is latency, not a wait, and a Retry-After
+/// the gateway computed up to `slack` earlier (rounded up to whole seconds) is exact.
+pub fn check_outside_with(world: Terms<'_>, run: &Run, slack: Duration) -> Vec<Violation> {
     let view = outside_view(run);
-    pass(world, &view, true)
+    pass(world, &view, Some(slack))
         .into_iter()
         .filter(|v| v.invariant.outside().is_ok())
         .collect()

@@ -72,6 +72,11 @@ pub struct Header {
     /// Which gateway was driven (free text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// For a history recorded on a wall clock: how far its times may be from the
+    /// gateway's own (a pause this short is latency, not a wait; a Retry-After computed
+    /// this much earlier is exact). Absent: 0, exact times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_ms: Option<u64>,
 }
 
 /// A client answer's in-stream error (the 200 was already sent).
@@ -297,6 +302,7 @@ pub fn write(world: &World, run: &Run, gateway: &str) -> String {
         scenario: world.id.clone(),
         seed: Some(run.seed),
         gateway: Some(gateway.to_string()),
+        slack_ms: None,
     };
     push_json(&mut out, &header);
     for e in &run.trace.entries {
@@ -385,7 +391,8 @@ fn push_json<T: Serialize>(out: &mut String, value: &T) {
 /// Judges a history against its scenario with the invariants decidable from outside.
 pub fn check(world: &World, history: &History) -> Result<Vec<Violation>, HistoryError> {
     let run = to_run(world, history)?;
-    Ok(check::check_outside(world.terms(), &run))
+    let slack = Duration::from_ms(history.header.slack_ms.unwrap_or(0));
+    Ok(check::check_outside_with(world.terms(), &run, slack))
 }
 
 /// A history's verdict as text: what was recorded, the invariants judged, the result.

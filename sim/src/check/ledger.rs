@@ -9,7 +9,9 @@ use super::model::Model;
 use crate::contract::Terms;
 use crate::provider::Cause;
 use crate::trace::Arrival;
-use gatesim_core::{Attempt, AttemptId, Instant, KeyId, ProviderId, RegionId, RequestId, Scope};
+use gatesim_core::{
+    Attempt, AttemptId, Duration, Instant, KeyId, ProviderId, RegionId, RequestId, Scope,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the pass knows of one open request (arrived, not yet answered).
@@ -195,11 +197,22 @@ impl<'w> Ledger<'w> {
     /// leave no trace on the wire: one quiet period may hide any number of them, so it
     /// counts as all `rounds_max` the contract allows. Outside, `waits-for-cooldown` can
     /// then fault only a request that failed without waiting at all.
-    pub(super) fn quiet_wait(&mut self, request: RequestId, now: Instant, rounds_max: u32) {
+    pub(super) fn quiet_wait(
+        &mut self,
+        request: RequestId,
+        now: Instant,
+        slack: Duration,
+        rounds_max: u32,
+    ) {
         let Some(info) = self.requests.get_mut(&request) else {
             return;
         };
-        let Some(since) = info.quiet_since.take().filter(|&since| now > since) else {
+        // On a wall clock a pause up to `slack` is the gateway's own latency.
+        let Some(since) = info
+            .quiet_since
+            .take()
+            .filter(|&since| now.saturating_since(since) > slack)
+        else {
             return;
         };
         self.waiting(request, since, now);

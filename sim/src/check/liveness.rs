@@ -13,7 +13,7 @@ use crate::trace::Arrival;
 use crate::world::FaultKind;
 use gatesim_core::{
     Block, ClientResponse, Duration, Instant, KeyId, Outcome, ProviderId, RegionId, RequestId,
-    RequestKind, Scope, StreamError,
+    RequestKind, Scope,
 };
 use std::collections::BTreeSet;
 
@@ -181,6 +181,13 @@ fn exhausted(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, response: &C
         return;
     };
     let expected = end.saturating_since(t).as_secs_ceil().max(1);
+    // On a wall clock the gateway saw the cooldown start and computed the Retry-After up
+    // to `slack` off the history's times: either rounding of that window is exact.
+    let expected_late = (end + cx.slack + cx.slack)
+        .saturating_since(t)
+        .as_secs_ceil()
+        .max(1);
+    let exact = |s: Option<u64>| s.is_some_and(|s| (expected..=expected_late).contains(&s));
     // An earlier iteration of a streamed agentic loop that was served already sent the
     // client a 200 and bytes: the exhaustion can only be an error event in that stream.
     let streamed = arrival.stream
@@ -188,18 +195,14 @@ fn exhausted(cx: &mut Ctx<'_, '_>, request: RequestId, open: &Open, response: &C
             .ledger
             .answers(&open.attempts)
             .any(|(_, cause)| cause == Cause::Ok);
-    let in_stream = Some(StreamError {
-        status: 429,
-        retry_after_s: Some(expected),
-    });
     let typed = if streamed {
         response.status == 200
             && response.retry_after_s.is_none()
-            && response.stream_error == in_stream
+            && response
+                .stream_error
+                .is_some_and(|e| e.status == 429 && exact(e.retry_after_s))
     } else {
-        response.status == 429
-            && response.retry_after_s == Some(expected)
-            && response.stream_error.is_none()
+        response.status == 429 && exact(response.retry_after_s) && response.stream_error.is_none()
     };
     if !typed {
         let got = match response.stream_error {
