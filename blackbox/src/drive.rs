@@ -48,6 +48,15 @@ pub struct Args {
     /// Only the verdict line per scenario.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Runs at once (each with its own fake providers, ports and gateway process).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// The black-box detection matrix (a gateway with knobs only): every knob that the
+    /// directory's scenarios catch from outside in process is run over HTTP on the first
+    /// file that catches it, after a clean run of every file; exit 1 unless every one is
+    /// caught over HTTP and every clean run passes.
+    #[arg(long)]
+    pub matrix: bool,
 }
 
 /// Runs `gatesim blackbox`; the exit status.
@@ -65,9 +74,9 @@ pub fn main(args: &Args) -> u8 {
             return 2;
         }
     }
-    if !args.regressions.is_empty() && adapter.regression_args.is_empty() {
+    if (args.matrix || !args.regressions.is_empty()) && adapter.regression_args.is_empty() {
         eprintln!(
-            "gatesim blackbox: --regression: the {} adapter has no knobs (only gatesim's own gateway does)",
+            "gatesim blackbox: --regression and --matrix: the {} adapter has no knobs (only gatesim's own gateway does)",
             adapter.name
         );
         return 2;
@@ -101,10 +110,24 @@ pub fn main(args: &Args) -> u8 {
     })
 }
 
-async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
-    let many = files.len() > 1 || args.path.is_dir();
-    let (mut passed, mut failed, mut invalid) = (0, 0, 0);
-    let mut replays = Vec::new();
+/// One black-box run to make: a scenario, through the adapter, with these knobs.
+#[derive(Clone, Debug)]
+pub struct Unit {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// Its world.
+    pub world: Arc<World>,
+    /// The seed.
+    pub seed: u64,
+    /// Knobs for a gateway that has them.
+    pub knobs: Vec<String>,
+}
+
+/// Loads the scenario files as black-box units; the ones that cannot run are reported
+/// and counted.
+pub fn units(files: &[PathBuf], seed: Option<u64>, knobs: &[String]) -> (Vec<Unit>, usize) {
+    let mut units = Vec::new();
+    let mut invalid = 0;
     for f in files {
         let world = match gatesim_sim::scenario::load(f) {
             Ok(w) => w,
@@ -122,41 +145,86 @@ async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
             invalid += 1;
             continue;
         }
+        units.push(Unit {
+            file: f.clone(),
+            seed: seed.unwrap_or(world.seed),
+            world: Arc::new(world),
+            knobs: knobs.to_vec(),
+        });
+    }
+    (units, invalid)
+}
+
+/// Runs `units` through `adapter`, up to `jobs` at once (each has its own providers,
+/// ports and gateway process); the results in the units' order.
+pub async fn run_units(
+    units: &[Unit],
+    adapter: &Arc<Adapter>,
+    jobs: usize,
+) -> Vec<Result<Outcome, String>> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
+    let mut tasks = Vec::new();
+    for u in units {
+        let (u, adapter, permits) = (u.clone(), adapter.clone(), permits.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            run_one(&u.file, u.world.clone(), u.seed, &adapter, &u.knobs).await
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(
+            t.await
+                .unwrap_or_else(|e| Err(format!("the run panicked: {e}"))),
+        );
+    }
+    out
+}
+
+async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
+    let many = files.len() > 1 || args.path.is_dir();
+    let (units, mut invalid) = units(files, args.seed, &args.regressions);
+    let adapter = Arc::new(adapter.clone());
+    if args.matrix {
+        return crate::matrix::matrix(&units, &adapter, args.jobs, invalid).await;
+    }
+    let results = run_units(&units, &adapter, usize::from(args.jobs)).await;
+    let (mut passed, mut failed) = (0, 0);
+    let mut replays = Vec::new();
+    for (u, result) in units.iter().zip(results) {
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("{}: {e}", u.file.display());
+                invalid += 1;
+                continue;
+            }
+        };
         let history_out = args.history.as_ref().map(|h| {
             if many {
-                h.join(format!("{}.jsonl", world.id))
+                h.join(format!("{}.jsonl", u.world.id))
             } else {
                 h.clone()
             }
         });
-        let seed = args.seed.unwrap_or(world.seed);
-        match run_one(f, Arc::new(world), seed, adapter, &args.regressions).await {
-            Ok(outcome) => {
-                if let Some(out) = &history_out {
-                    if let Some(dir) = out.parent() {
-                        let _ = std::fs::create_dir_all(dir);
-                    }
-                    if let Err(e) = std::fs::write(out, &outcome.history) {
-                        eprintln!("gatesim blackbox: cannot write {}: {e}", out.display());
-                    }
-                }
-                let ok = outcome.violations == 0;
-                if args.quiet || many {
-                    println!("{}", outcome.row);
-                } else {
-                    print!("{}", outcome.verdict);
-                }
-                if ok {
-                    passed += 1;
-                } else {
-                    failed += 1;
-                    replays.push(replay_line(f, args, history_out.as_deref()));
-                }
+        if let Some(out) = &history_out {
+            if let Some(dir) = out.parent() {
+                let _ = std::fs::create_dir_all(dir);
             }
-            Err(e) => {
-                eprintln!("{}: {e}", f.display());
-                invalid += 1;
+            if let Err(e) = std::fs::write(out, &outcome.history) {
+                eprintln!("gatesim blackbox: cannot write {}: {e}", out.display());
             }
+        }
+        if args.quiet || many {
+            println!("{}", outcome.row);
+        } else {
+            print!("{}", outcome.verdict);
+        }
+        if outcome.violations == 0 {
+            passed += 1;
+        } else {
+            failed += 1;
+            replays.push(replay_line(&u.file, args, history_out.as_deref()));
         }
     }
     if many {
@@ -220,11 +288,18 @@ pub fn supported(world: &World) -> Result<(), String> {
 }
 
 /// One scenario's result.
-struct Outcome {
-    history: String,
-    verdict: String,
-    row: String,
-    violations: usize,
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The recorded history (JSON lines).
+    pub history: String,
+    /// The verdict as text.
+    pub verdict: String,
+    /// The verdict as one table row.
+    pub row: String,
+    /// How many violations.
+    pub violations: usize,
+    /// The invariants violated, sorted, once each.
+    pub failed: Vec<&'static str>,
 }
 
 /// A process group that is stopped when dropped.
@@ -375,9 +450,14 @@ async fn run_one(
         },
         admin_key: admin_key.clone(),
     };
+    let mut run_name = world.id.clone();
+    for k in knobs {
+        run_name.push('+');
+        run_name.push_str(k);
+    }
     let dir = Path::new("target/blackbox")
         .join(&adapter.name)
-        .join(&world.id);
+        .join(run_name);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let world_path = dir.join("world.json");
@@ -547,7 +627,7 @@ async fn run_one(
     }
     verdict.push_str(&history::verdict(&world, &h, &violations));
     let _ = pid;
-    let mut failed: Vec<&str> = violations.iter().map(|v| v.invariant.name()).collect();
+    let mut failed: Vec<&'static str> = violations.iter().map(|v| v.invariant.name()).collect();
     failed.sort_unstable();
     failed.dedup();
     let requests = h.request_tags().len();
@@ -572,6 +652,7 @@ async fn run_one(
         verdict,
         row,
         violations: violations.len(),
+        failed: failed.clone(),
     })
 }
 

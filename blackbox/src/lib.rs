@@ -11,6 +11,7 @@
 
 pub mod adapter;
 pub mod drive;
+pub mod matrix;
 pub mod providers;
 pub mod record;
 pub mod serve;
