@@ -57,10 +57,24 @@ pub struct Args {
     /// caught over HTTP and every clean run passes.
     #[arg(long)]
     pub matrix: bool,
+    /// Measure instead of judging: the added latency of each `--gateway` (a comma-
+    /// separated list) over calling the scenario's first fake provider directly, at
+    /// `--rate` for `--seconds`, and each one's closed-loop throughput (docs/blackbox.md).
+    #[arg(long)]
+    pub bench: bool,
+    /// Requests per second of the benchmark's open loop.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    pub rate: u32,
+    /// Seconds of the benchmark's open loop.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub seconds: u32,
 }
 
 /// Runs `gatesim blackbox`; the exit status.
 pub fn main(args: &Args) -> u8 {
+    if args.bench {
+        return bench_main(args);
+    }
     let adapter = match adapter::load(&args.gateway) {
         Ok(a) => a,
         Err(e) => {
@@ -108,6 +122,41 @@ pub fn main(args: &Args) -> u8 {
             }
         }
     })
+}
+
+fn bench_main(args: &Args) -> u8 {
+    let mut adapters = Vec::new();
+    for name in args.gateway.split(',').filter(|n| !n.is_empty()) {
+        match adapter::load(name) {
+            Ok(a) => adapters.push(Arc::new(a)),
+            Err(e) => {
+                eprintln!("gatesim blackbox --bench: {e}");
+                return 2;
+            }
+        }
+    }
+    let (units, invalid) = units(std::slice::from_ref(&args.path), args.seed, &[]);
+    let (Some(unit), 0) = (units.into_iter().next(), invalid) else {
+        return 2;
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gatesim blackbox: cannot start the runtime: {e}");
+            return 2;
+        }
+    };
+    runtime.block_on(crate::bench::bench(
+        &unit.file,
+        unit.world,
+        unit.seed,
+        &adapters,
+        args.rate,
+        args.seconds,
+    ))
 }
 
 /// One black-box run to make: a scenario, through the adapter, with these knobs.
@@ -302,8 +351,8 @@ pub struct Outcome {
     pub failed: Vec<&'static str>,
 }
 
-/// A process group that is stopped when dropped.
-struct Gateway {
+/// A gateway's process group, stopped when dropped.
+pub struct Gateway {
     child: Option<tokio::process::Child>,
 }
 
@@ -313,7 +362,7 @@ impl Gateway {
     }
 
     /// SIGTERM to the group, then SIGKILL after a grace period.
-    async fn stop(&mut self) {
+    pub async fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -362,14 +411,22 @@ fn fake_token(rng: &mut rand_chacha::ChaCha8Rng, what: &str, label: &str) -> Str
     format!("gatesim-fake-{what}-{label}-{n:016x}")
 }
 
-#[allow(clippy::too_many_lines)] // one run from start to verdict, in order
-async fn run_one(
-    file: &Path,
-    world: Arc<World>,
-    seed: u64,
-    adapter: &Adapter,
-    knobs: &[String],
-) -> Result<Outcome, String> {
+/// A run's fake providers, tokens and keys, before any gateway.
+pub struct Stage {
+    /// The history being recorded.
+    pub log: Arc<Log>,
+    /// The running fake providers.
+    pub fakes: providers::Providers,
+    /// Every credential with its run token.
+    pub credentials: Vec<world_file::Credential>,
+    /// Every project with its client key.
+    pub projects: Vec<world_file::Project>,
+    /// The run's admin key.
+    pub admin_key: String,
+}
+
+/// Starts the fake providers of `world` with fresh tokens.
+pub async fn stage(world: &Arc<World>, seed: u64) -> Result<Stage, String> {
     let cat = &world.catalog;
     // Tokens and keys are per run: the seed and this process, never a provider's shape.
     let mut rng =
@@ -399,10 +456,24 @@ async fn run_one(
     let fakes = providers::start(world.clone(), seed, Arc::new(tokens), log.clone())
         .await
         .map_err(|e| format!("cannot start the fake providers: {e}"))?;
-    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    Ok(Stage {
+        log,
+        fakes,
+        credentials,
+        projects,
+        admin_key,
+    })
+}
+
+/// The world file of a run whose gateway listens on `port`.
+fn world_file(file: &Path, world: &World, stage: &Stage, port: u16) -> Result<WorldFile, String> {
+    let cat = &world.catalog;
+    let (fakes, credentials, admin_key) =
+        (&stage.fakes, stage.credentials.clone(), &stage.admin_key);
+    let projects = &stage.projects;
     let base_url = format!("http://127.0.0.1:{port}");
     let c = &world.contract;
-    let wf = WorldFile {
+    Ok(WorldFile {
         scenario: std::fs::canonicalize(file).map_err(|e| format!("{}: {e}", file.display()))?,
         scenario_id: world.id.clone(),
         listen: format!("127.0.0.1:{port}"),
@@ -449,51 +520,27 @@ async fn run_one(
             wait_max_ms: c.wait_max.as_ms(),
         },
         admin_key: admin_key.clone(),
-    };
-    let mut run_name = world.id.clone();
-    for k in knobs {
-        run_name.push('+');
-        run_name.push_str(k);
-    }
-    let dir = Path::new("target/blackbox")
-        .join(&adapter.name)
-        .join(run_name);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let world_path = dir.join("world.json");
-    write_private(
-        &world_path,
-        &serde_json::to_string_pretty(&wf).unwrap_or_default(),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", world_path.display()))?;
-    let secrets = Secrets(world_path.clone());
-    let mut vars: BTreeMap<&str, String> = BTreeMap::new();
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find gatesim itself: {e}"))?;
-    vars.insert("gatesim", exe.display().to_string());
-    let root = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
-    vars.insert("root", root.display().to_string());
-    vars.insert("world", world_path.display().to_string());
-    vars.insert("dir", dir.display().to_string());
-    vars.insert(
-        "adapters",
-        std::fs::canonicalize(&adapter.dir)
-            .unwrap_or_default()
-            .display()
-            .to_string(),
-    );
-    vars.insert("port", port.to_string());
-    vars.insert("base_url", base_url.clone());
-    vars.insert("admin_key", admin_key.clone());
+    })
+}
+
+/// Renders the gateway's config (if the adapter says how) and starts it in its own
+/// process group, its output to the run's `gateway.log`.
+fn start_gateway(
+    adapter: &Adapter,
+    vars: &BTreeMap<&'static str, String>,
+    knobs: &[String],
+    dir: &Path,
+) -> Result<Gateway, String> {
     let envs: Vec<(String, String)> = adapter
         .env
         .iter()
-        .map(|(k, v)| adapter::fill(v, &vars).map(|v| (k.clone(), v)))
+        .map(|(k, v)| adapter::fill(v, vars).map(|v| (k.clone(), v)))
         .collect::<Result<_, _>>()?;
     if !adapter.render.is_empty() {
         let argv: Vec<String> = adapter
             .render
             .iter()
-            .map(|a| adapter::fill(a, &vars))
+            .map(|a| adapter::fill(a, vars))
             .collect::<Result<_, _>>()?;
         let status = std::process::Command::new(&argv[0])
             .args(&argv[1..])
@@ -507,7 +554,7 @@ async fn run_one(
     let mut argv: Vec<String> = adapter
         .start
         .iter()
-        .map(|a| adapter::fill(a, &vars))
+        .map(|a| adapter::fill(a, vars))
         .collect::<Result<_, _>>()?;
     for k in knobs {
         let mut with_knob = vars.clone();
@@ -532,7 +579,75 @@ async fn run_one(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
-    let mut gateway = Gateway { child: Some(child) };
+    Ok(Gateway { child: Some(child) })
+}
+
+/// The run's directory, `target/blackbox/<adapter>/<scenario>[+knob...]`, created.
+fn run_dir(adapter: &Adapter, world: &World, knobs: &[String]) -> Result<PathBuf, String> {
+    let mut run_name = world.id.clone();
+    for k in knobs {
+        run_name.push('+');
+        run_name.push_str(k);
+    }
+    let dir = Path::new("target/blackbox")
+        .join(&adapter.name)
+        .join(run_name);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A gateway started and ready, with what reaches it.
+pub struct Launched {
+    /// The process group (stopped when dropped).
+    pub gateway: Gateway,
+    /// The placeholders filled for this run.
+    pub vars: BTreeMap<&'static str, String>,
+    /// A pooled client.
+    pub client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    /// The world file, removed when dropped.
+    secrets: Secrets,
+}
+
+/// Writes the world file, renders the gateway's config, starts it and waits until it is
+/// ready; `run_name` names the run's directory.
+pub async fn launch(
+    file: &Path,
+    world: &World,
+    stage: &Stage,
+    adapter: &Adapter,
+    knobs: &[String],
+) -> Result<Launched, String> {
+    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let admin_key = &stage.admin_key;
+    let wf = world_file(file, world, stage, port)?;
+    let dir = run_dir(adapter, world, knobs)?;
+    let world_path = dir.join("world.json");
+    write_private(
+        &world_path,
+        &serde_json::to_string_pretty(&wf).unwrap_or_default(),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", world_path.display()))?;
+    let secrets = Secrets(world_path.clone());
+    let mut vars: BTreeMap<&str, String> = BTreeMap::new();
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find gatesim itself: {e}"))?;
+    vars.insert("gatesim", exe.display().to_string());
+    let root = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
+    vars.insert("root", root.display().to_string());
+    vars.insert("world", world_path.display().to_string());
+    vars.insert("dir", dir.display().to_string());
+    vars.insert(
+        "adapters",
+        std::fs::canonicalize(&adapter.dir)
+            .unwrap_or_default()
+            .display()
+            .to_string(),
+    );
+    vars.insert("port", port.to_string());
+    vars.insert("base_url", base_url.clone());
+    vars.insert("admin_key", admin_key.clone());
+    let mut gateway = start_gateway(adapter, &vars, knobs, &dir)?;
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build_http();
@@ -556,9 +671,39 @@ async fn run_one(
         drop(secrets);
         return Err(format!(
             "{e} (the gateway's output: {})",
-            log_path.display()
+            dir.join("gateway.log").display()
         ));
     }
+    Ok(Launched {
+        gateway,
+        vars,
+        client,
+        secrets,
+    })
+}
+
+#[allow(clippy::too_many_lines)] // one run from start to verdict, in order
+async fn run_one(
+    file: &Path,
+    world: Arc<World>,
+    seed: u64,
+    adapter: &Adapter,
+    knobs: &[String],
+) -> Result<Outcome, String> {
+    let stage = stage(&world, seed).await?;
+    let Launched {
+        mut gateway,
+        vars,
+        client,
+        secrets,
+    } = launch(file, &world, &stage, adapter, knobs).await?;
+    let Stage {
+        log,
+        fakes,
+        projects,
+        ..
+    } = stage;
+    let c = &world.contract;
     let arrivals = gatesim_sim::workload::resolve(&world.workload, seed);
     let client_url = adapter::fill(&adapter.client.url, &vars)?;
     log.start();

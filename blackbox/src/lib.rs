@@ -10,6 +10,7 @@
 //! from it.
 
 pub mod adapter;
+pub mod bench;
 pub mod drive;
 pub mod matrix;
 pub mod providers;

@@ -159,3 +159,25 @@ fn an_unsupported_scenario_is_an_error_naming_the_field() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("adapters/nope.toml"), "{stderr}");
 }
+
+/// `--bench` measures what a gateway adds: every request of the open loop answered, one
+/// row for the provider itself and one per gateway.
+#[test]
+fn the_benchmark_reports_each_target() {
+    let out = gatesim()
+        .args(["blackbox", "scenarios/bench/loopback.json", "--bench"])
+        .args(["--rate", "50", "--seconds", "1"])
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for target in ["direct (fake provider)", "reference"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(target))
+            .unwrap_or_else(|| panic!("a row for {target}\n{stdout}"));
+        let cells: Vec<&str> = row[26..].split_whitespace().collect();
+        assert_eq!(cells[0], "50", "{row}");
+        assert_eq!(cells[1], "50", "every request answered: {row}");
+    }
+}
