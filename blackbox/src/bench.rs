@@ -64,8 +64,21 @@ fn percentile(sorted: &[Duration], p: f64) -> u64 {
     u64::try_from(sorted[i.min(sorted.len() - 1)].as_micros()).unwrap_or(u64::MAX)
 }
 
+/// Requests sent, unmeasured, before each target's open loop: connections opened and
+/// pooled, the gateway's first-use paths taken.
+const WARM_UP: u64 = 500;
+
 /// The open loop at `rate` per second for `seconds`, then the closed loop.
 async fn measure(name: &str, client: &Http, t: &Target, rate: u32, seconds: u32) -> Figures {
+    let warm: Vec<_> = (0..WARM_UP)
+        .map(|n| {
+            let (client, t) = (client.clone(), t.clone());
+            tokio::spawn(async move { one(&client, &t, 10_000_000 + n).await })
+        })
+        .collect();
+    for w in warm {
+        let _ = w.await;
+    }
     let total = u64::from(rate) * u64::from(seconds);
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::with_capacity(total as usize);
@@ -239,7 +252,7 @@ fn table(figures: &[Figures], rate: u32, seconds: u32) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "open loop {rate} req/s for {seconds} s; closed loop {CLOSED_LOOP_CLIENTS} clients for {} s; latency from send to the end of the answer",
+        "open loop {rate} req/s for {seconds} s after {WARM_UP} unmeasured; closed loop {CLOSED_LOOP_CLIENTS} clients for {} s; latency from send to the end of the answer",
         CLOSED_LOOP_FOR.as_secs()
     );
     let _ = writeln!(
