@@ -194,6 +194,13 @@ pub fn units(files: &[PathBuf], seed: Option<u64>, knobs: &[String]) -> (Vec<Uni
             invalid += 1;
             continue;
         }
+        if world.duration.as_ms() > 60_000 {
+            eprintln!(
+                "{}: note: this scenario spans {} of real time in black-box mode (scenarios/blackbox/ holds the incidents recast in seconds)",
+                f.display(),
+                world.duration
+            );
+        }
         units.push(Unit {
             file: f.clone(),
             seed: seed.unwrap_or(world.seed),
@@ -310,6 +317,11 @@ fn replay_line(f: &Path, args: &Args, history: Option<&Path>) -> String {
 
 /// What black-box mode cannot drive yet, as an error naming the field.
 pub fn supported(world: &World) -> Result<(), String> {
+    if !world.swarm.is_empty() {
+        return Err(
+            "swarm: a swarm world draws its faults per seed over simulated hours; black-box mode drives plain scenarios (scenarios/blackbox/)".to_string(),
+        );
+    }
     let templates = world
         .workload
         .generators
