@@ -147,6 +147,13 @@ fn an_unsupported_scenario_is_an_error_naming_the_field() {
         "{stderr}"
     );
     let out = gatesim()
+        .args(["blackbox", "scenarios/swarm/standard.json"])
+        .output()
+        .expect("gatesim runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("swarm: a swarm world"), "{stderr}");
+    let out = gatesim()
         .args([
             "blackbox",
             "scenarios/blackbox/bb-invalid-key-400.json",
