@@ -31,8 +31,12 @@ router_settings:
   --tuned   set from the world file's contract:
               num_retries   = attempts_max - 1        (LiteLLM: retries after the first call)
               allowed_fails = errors_consecutive_max - 1
-                              (LiteLLM cools a deployment when its fails this minute
-                               exceed allowed_fails, i.e. on the errors_consecutive_max-th)
+                              (LiteLLM cools a deployment when its fails within
+                               cooldown_time exceed allowed_fails, i.e. on the
+                               errors_consecutive_max-th; successes do not reset it)
+              allowed_fails_policy = 0 for RateLimitError and AuthenticationError
+                              (the contract cools at the first 429, blacklists at
+                               the first 401)
               cooldown_time = retry_after_default_ms / 1000 (LiteLLM has one cooldown for
                               every cause; a provider Retry-After still overrides it)
               timeout       = attempt_timeout_ms / 1000 (per call)
@@ -130,6 +134,12 @@ def render(world, scenario, tuned):
         config["router_settings"] = {
             "num_retries": max(0, c["attempts_max"] - 1),
             "allowed_fails": max(0, c["errors_consecutive_max"] - 1),
+            # The contract cools a key at its first 429 and blacklists it at its first
+            # 401: no allowance for those two.
+            "allowed_fails_policy": {
+                "RateLimitErrorAllowedFails": 0,
+                "AuthenticationErrorAllowedFails": 0,
+            },
             "cooldown_time": c["retry_after_default_ms"] / 1000,
             "timeout": c["attempt_timeout_ms"] / 1000,
         }

@@ -369,10 +369,6 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(tokio::process::Child::id)
-    }
-
     /// SIGTERM to the group, then SIGKILL after a grace period.
     pub async fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
@@ -753,11 +749,10 @@ async fn run_one(
             + 4 * c.wait_max.as_ms()
             + 4 * u64::from(c.attempts_max) * c.attempt_timeout.as_ms(),
     ) + Duration::from_secs(20);
-    let all = futures_join(tasks);
+    let all = join_all(tasks);
     let timed_out = tokio::time::timeout_at(clock.wall(gatesim_core::Instant::ZERO) + margin, all)
         .await
         .is_err();
-    let pid = gateway.pid();
     gateway.stop().await;
     drop(fakes);
     drop(secrets);
@@ -783,7 +778,6 @@ async fn run_one(
         verdict.push_str(&format!("   harness: {p}\n"));
     }
     verdict.push_str(&history::verdict(&world, &h, &violations));
-    let _ = pid;
     let mut failed: Vec<&'static str> = violations.iter().map(|v| v.invariant.name()).collect();
     failed.sort_unstable();
     failed.dedup();
@@ -834,7 +828,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
-async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+async fn join_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
     for t in tasks {
         let _ = t.await;
     }
