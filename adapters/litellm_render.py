@@ -23,7 +23,7 @@ read from the scenario file the world file names) goes to the listener that stan
 that endpoint. The scenario's other names a client may send get groups of their own:
 an alias (`alias_of`) = the deployments of its members in order; `provider/model` = the
 model's deployments on that provider only. Every deployment gets a `model_info.id` of its
-own (`<model>|<provider>|<region>|<credential>`), readable in LiteLLM's logs.
+own (`<group>#<model>|<provider>|<region>|<credential>`), readable in LiteLLM's logs.
 
 router_settings:
   default   nothing: LiteLLM's own defaults (num_retries 2 as the proxy sets it,

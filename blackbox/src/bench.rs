@@ -226,7 +226,7 @@ pub async fn bench(
             vars,
             client: _,
             ..
-        } = match launch(file, &world, &stage, adapter, &[]).await {
+        } = match launch(file, &world, &stage, adapter, &[], None).await {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("gatesim blackbox --bench: {}: {e}", adapter.name);

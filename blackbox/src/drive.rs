@@ -57,6 +57,11 @@ pub struct Args {
     /// caught over HTTP and every clean run passes.
     #[arg(long)]
     pub matrix: bool,
+    /// Run each scenario this many times (a gateway that routes at random answers
+    /// differently each time: a verdict is a sample); `--history DIR` keeps
+    /// `<id>.<N>.jsonl` each.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
     /// Measure instead of judging: the added latency of each `--gateway` (a comma-
     /// separated list) over calling the scenario's first fake provider directly, at
     /// `--rate` for `--seconds`, and each one's closed-loop throughput (docs/blackbox.md).
@@ -170,6 +175,8 @@ pub struct Unit {
     pub seed: u64,
     /// Knobs for a gateway that has them.
     pub knobs: Vec<String>,
+    /// Which repetition this is (`--repeat`), if the scenario is repeated.
+    pub rep: Option<u32>,
 }
 
 /// Loads the scenario files as black-box units; the ones that cannot run are reported
@@ -206,6 +213,7 @@ pub fn units(files: &[PathBuf], seed: Option<u64>, knobs: &[String]) -> (Vec<Uni
             seed: seed.unwrap_or(world.seed),
             world: Arc::new(world),
             knobs: knobs.to_vec(),
+            rep: None,
         });
     }
     (units, invalid)
@@ -224,7 +232,7 @@ pub async fn run_units(
         let (u, adapter, permits) = (u.clone(), adapter.clone(), permits.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
-            run_one(&u.file, u.world.clone(), u.seed, &adapter, &u.knobs).await
+            run_one(&u, &adapter).await
         }));
     }
     let mut out = Vec::new();
@@ -238,11 +246,22 @@ pub async fn run_units(
 }
 
 async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
-    let many = files.len() > 1 || args.path.is_dir();
-    let (units, mut invalid) = units(files, args.seed, &args.regressions);
+    let many = files.len() > 1 || args.path.is_dir() || args.repeat > 1;
+    let (mut units, mut invalid) = units(files, args.seed, &args.regressions);
     let adapter = Arc::new(adapter.clone());
     if args.matrix {
         return crate::matrix::matrix(&units, &adapter, args.jobs, invalid).await;
+    }
+    if args.repeat > 1 {
+        units = units
+            .into_iter()
+            .flat_map(|u| {
+                (1..=args.repeat).map(move |r| Unit {
+                    rep: Some(r),
+                    ..u.clone()
+                })
+            })
+            .collect();
     }
     let results = run_units(&units, &adapter, usize::from(args.jobs)).await;
     let (mut passed, mut failed) = (0, 0);
@@ -256,12 +275,10 @@ async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
                 continue;
             }
         };
-        let history_out = args.history.as_ref().map(|h| {
-            if many {
-                h.join(format!("{}.jsonl", u.world.id))
-            } else {
-                h.clone()
-            }
+        let history_out = args.history.as_ref().map(|h| match (many, u.rep) {
+            (true, Some(r)) => h.join(format!("{}.{r}.jsonl", u.world.id)),
+            (true, None) => h.join(format!("{}.jsonl", u.world.id)),
+            (false, _) => h.clone(),
         });
         if let Some(out) = &history_out {
             if let Some(dir) = out.parent() {
@@ -273,6 +290,9 @@ async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
         }
         if args.quiet || many {
             println!("{}", outcome.row);
+            for p in &outcome.problems {
+                println!("   harness: {p}");
+            }
         } else {
             print!("{}", outcome.verdict);
         }
@@ -361,6 +381,8 @@ pub struct Outcome {
     pub violations: usize,
     /// The invariants violated, sorted, once each.
     pub failed: Vec<&'static str>,
+    /// What went wrong in the harness itself (attempts it could not attribute).
+    pub problems: Vec<String>,
 }
 
 /// A gateway's process group, stopped when dropped.
@@ -448,6 +470,7 @@ pub async fn stage(world: &Arc<World>, seed: u64) -> Result<Stage, String> {
             id: c.name.clone(),
             provider: cat.provider(c.provider).name.clone(),
             region: c.region.map(|r| cat.region_name(r).to_string()),
+            endpoint: c.endpoint.clone(),
             token,
         });
     }
@@ -517,6 +540,19 @@ fn world_file(file: &Path, world: &World, stage: &Stage, port: u16) -> Result<Wo
                     .collect(),
             })
             .collect(),
+        aliases: cat
+            .models
+            .iter()
+            .filter(|m| m.is_alias())
+            .map(|m| world_file::Alias {
+                id: m.name.clone(),
+                members: m
+                    .alias_of
+                    .iter()
+                    .map(|a| cat.model(*a).name.clone())
+                    .collect(),
+            })
+            .collect(),
         contract: world_file::Contract {
             attempts_max: c.attempts_max,
             errors_consecutive_max: c.errors_consecutive_max,
@@ -550,13 +586,24 @@ fn start_gateway(
             .iter()
             .map(|a| adapter::fill(a, vars))
             .collect::<Result<_, _>>()?;
+        let log = dir.join("render.log");
+        let out = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log.display()))?;
         let status = std::process::Command::new(&argv[0])
             .args(&argv[1..])
             .envs(envs.iter().cloned())
+            .stdout(out)
+            .stderr(err)
             .status()
             .map_err(|e| format!("render: cannot run {}: {e}", argv[0]))?;
         if !status.success() {
-            return Err(format!("render: {} failed ({status})", argv[0]));
+            return Err(format!(
+                "render: {} failed ({status}; its output: {})",
+                argv[0],
+                log.display()
+            ));
         }
     }
     let mut argv: Vec<String> = adapter
@@ -590,12 +637,20 @@ fn start_gateway(
     Ok(Gateway { child: Some(child) })
 }
 
-/// The run's directory, `target/blackbox/<adapter>/<scenario>[+knob...]`, created.
-fn run_dir(adapter: &Adapter, world: &World, knobs: &[String]) -> Result<PathBuf, String> {
+/// The run's directory, `target/blackbox/<adapter>/<scenario>[+knob...][.N]`, created.
+fn run_dir(
+    adapter: &Adapter,
+    world: &World,
+    knobs: &[String],
+    rep: Option<u32>,
+) -> Result<PathBuf, String> {
     let mut run_name = world.id.clone();
     for k in knobs {
         run_name.push('+');
         run_name.push_str(k);
+    }
+    if let Some(r) = rep {
+        run_name.push_str(&format!(".{r}"));
     }
     let dir = Path::new("target/blackbox")
         .join(&adapter.name)
@@ -625,12 +680,13 @@ pub async fn launch(
     stage: &Stage,
     adapter: &Adapter,
     knobs: &[String],
+    rep: Option<u32>,
 ) -> Result<Launched, String> {
     let port = free_port().map_err(|e| format!("no free port: {e}"))?;
     let base_url = format!("http://127.0.0.1:{port}");
     let admin_key = &stage.admin_key;
     let wf = world_file(file, world, stage, port)?;
-    let dir = run_dir(adapter, world, knobs)?;
+    let dir = run_dir(adapter, world, knobs, rep)?;
     let world_path = dir.join("world.json");
     write_private(
         &world_path,
@@ -691,20 +747,15 @@ pub async fn launch(
 }
 
 #[allow(clippy::too_many_lines)] // one run from start to verdict, in order
-async fn run_one(
-    file: &Path,
-    world: Arc<World>,
-    seed: u64,
-    adapter: &Adapter,
-    knobs: &[String],
-) -> Result<Outcome, String> {
+async fn run_one(unit: &Unit, adapter: &Adapter) -> Result<Outcome, String> {
+    let (file, world, seed, knobs) = (&unit.file, unit.world.clone(), unit.seed, &unit.knobs);
     let stage = stage(&world, seed).await?;
     let Launched {
         mut gateway,
         vars,
         client,
         secrets,
-    } = launch(file, &world, &stage, adapter, knobs).await?;
+    } = launch(file, &world, &stage, adapter, knobs, unit.rep).await?;
     let Stage {
         log,
         fakes,
@@ -783,7 +834,7 @@ async fn run_one(
     failed.dedup();
     let requests = h.request_tags().len();
     let row = format!(
-        "{:<36} {:<10} {:>8} {:<40} {}",
+        "{:<36} {:<14} {:>8} {:<40} {}",
         world.id,
         adapter.name,
         requests,
@@ -804,6 +855,7 @@ async fn run_one(
         row,
         violations: violations.len(),
         failed: failed.clone(),
+        problems: log.problems(),
     })
 }
 

@@ -148,6 +148,7 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
 
 /// One parsed request.
 struct Request {
+    method: String,
     target: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
@@ -173,7 +174,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Reque
     let mut lines = head.split("\r\n");
     let request_line = lines.next()?;
     let mut parts = request_line.split(' ');
-    let _method = parts.next()?;
+    let method = parts.next()?.to_string();
     let target = parts.next()?.to_string();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
@@ -199,6 +200,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Reque
     let body = buf[body_start..body_start + length].to_vec();
     buf.drain(..body_start + length);
     Some(Request {
+        method,
         target,
         headers,
         body,
@@ -220,7 +222,8 @@ enum Plan {
         model: String,
         stream: bool,
     },
-    /// Answer now, outside the history (a request the harness cannot attribute).
+    /// Answer now, outside the history (a model list, or a request the harness cannot
+    /// attribute).
     Refuse { status: u16, body: String },
 }
 
@@ -292,8 +295,44 @@ fn attribute(shared: &Shared, got: &wire::Received) -> Result<(KeyId, u64), (u16
     Ok((credential, tag))
 }
 
+/// The provider's model list, for a gateway that asks at startup (LiteLLM does, per
+/// OpenAI-style deployment); no attempt, not in the history.
+fn model_list(shared: &Shared) -> String {
+    let (provider, region) = shared.place;
+    let cat = &shared.world.catalog;
+    let mut models: Vec<&str> = cat
+        .models
+        .iter()
+        .flat_map(|m| m.served_by.iter())
+        .filter(|s| s.provider == provider && s.region == region)
+        .map(|s| s.upstream.as_str())
+        .collect();
+    models.sort_unstable();
+    models.dedup();
+    let v = match shared.style {
+        Style::Google => serde_json::json!({
+            "models": models.iter().map(|m| serde_json::json!({"name": format!("models/{m}")})).collect::<Vec<_>>(),
+        }),
+        Style::Anthropic => serde_json::json!({
+            "data": models.iter().map(|m| serde_json::json!({"id": m, "type": "model"})).collect::<Vec<_>>(),
+        }),
+        Style::OpenAi | Style::Generic => serde_json::json!({
+            "object": "list",
+            "data": models.iter().map(|m| serde_json::json!({"id": m, "object": "model", "owned_by": "gatesim"})).collect::<Vec<_>>(),
+        }),
+    };
+    v.to_string()
+}
+
 /// Reads the attempt, records it, and asks the fake what to answer.
 fn plan(shared: &Shared, req: &Request) -> Plan {
+    let path = req.target.split('?').next().unwrap_or_default();
+    if req.method == "GET" && path.ends_with("/models") {
+        return Plan::Refuse {
+            status: 200,
+            body: model_list(shared),
+        };
+    }
     let header = |name: &str| {
         req.headers
             .iter()

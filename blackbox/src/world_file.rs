@@ -32,6 +32,8 @@ pub struct WorldFile {
     pub projects: Vec<Project>,
     /// Every canonical model and where it is served.
     pub models: Vec<Model>,
+    /// Every alias pool and the canonical models it spreads over.
+    pub aliases: Vec<Alias>,
     /// The scenario's contract, durations in milliseconds.
     pub contract: Contract,
     /// A per-run admin key for gateways that need one (LiteLLM's master key).
@@ -65,6 +67,9 @@ pub struct Credential {
     pub provider: String,
     /// Region lock, if any.
     pub region: Option<String>,
+    /// The credential's own endpoint (base URL label in the scenario), if any: its
+    /// attempts go to the listener of `upstreams` with the same `endpoint`.
+    pub endpoint: Option<String>,
     /// The run's fake token.
     pub token: String,
 }
@@ -87,6 +92,16 @@ pub struct Model {
     pub id: String,
     /// Where it is served.
     pub served_by: Vec<Serving>,
+}
+
+/// An alias pool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alias {
+    /// The name clients use.
+    pub id: String,
+    /// The canonical models it spreads over, in rotation order.
+    pub members: Vec<String>,
 }
 
 /// One place a model is served.
