@@ -749,3 +749,97 @@ fn a_recorded_history_is_judged_again_from_outside() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A policy file outside any swept directory that puts the invalid-key bug back: runs of
+/// `invalid-key-400` fail under it and pass without it.
+fn buggy_policy(tag: &str) -> std::path::PathBuf {
+    let path = summary_path(tag);
+    let text = r#"{ "preset": "reference", "regressions": ["invalid-key-400"] }"#;
+    std::fs::write(&path, text).expect("write the policy");
+    path
+}
+
+/// `sweep --policy`: the policy file replaces the scenario's, the replay lines keep it,
+/// and a summary merged back keeps it too.
+#[test]
+fn sweep_takes_a_policy_file_and_its_replay_lines_keep_it() {
+    let policy = buggy_policy("sweep-policy");
+    let summary = summary_path("sweep-policy-summary");
+    let sweep = |extra: &[&OsStr]| {
+        let out = gatesim()
+            .args(["sweep", "scenarios/incidents/invalid-key-400.json"])
+            .args(["--seeds", "7..9", "--jobs", "1"])
+            .args(extra)
+            .output()
+            .expect("gatesim runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), stdout)
+    };
+    let (clean, clean_out) = sweep(&[]);
+    let (code, stdout) = sweep(&[
+        "--policy".as_ref(),
+        policy.as_os_str(),
+        "--summary-json".as_ref(),
+        summary.as_os_str(),
+    ]);
+    let merged = gatesim()
+        .arg("merge-sweeps")
+        .arg(&summary)
+        .output()
+        .expect("gatesim runs");
+    let _ = std::fs::remove_file(&summary);
+    let _ = std::fs::remove_file(&policy);
+    assert_eq!(clean, Some(0), "{clean_out}");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(failing(&stdout).len(), 2, "{stdout}");
+    let replay = format!(
+        "     replay: cargo gatesim run scenarios/incidents/invalid-key-400.json --seed 8 --policy {}\n",
+        policy.display()
+    );
+    assert!(stdout.contains(&replay), "{stdout}");
+    assert_eq!(String::from_utf8_lossy(&merged.stdout), stdout);
+}
+
+/// `shrink --policy`: the failure only the policy file puts back is shrunk, and the
+/// minimal scenario carries that policy, so its replay line fails without `--policy`.
+#[test]
+fn shrink_takes_a_policy_file_and_the_minimal_scenario_keeps_it() {
+    let policy = buggy_policy("shrink-policy");
+    let min = summary_path("shrink-policy-min");
+    let shrink = |extra: &[&OsStr]| {
+        let out = gatesim()
+            .args([
+                "shrink",
+                "scenarios/incidents/invalid-key-400.json",
+                "--seed",
+                "7",
+            ])
+            .arg("--out")
+            .arg(&min)
+            .args(extra)
+            .output()
+            .expect("gatesim runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), stdout)
+    };
+    let (clean, clean_out) = shrink(&[]);
+    let (code, stdout) = shrink(&["--policy".as_ref(), policy.as_os_str()]);
+    let written = std::fs::read_to_string(&min).unwrap_or_default();
+    let replay = gatesim()
+        .args(["run", "-q", "--seed", "7"])
+        .arg(&min)
+        .output()
+        .expect("gatesim runs");
+    let _ = std::fs::remove_file(&min);
+    let _ = std::fs::remove_file(&policy);
+    assert_eq!(clean, Some(0), "{clean_out}");
+    assert!(clean_out.contains("nothing to shrink"), "{clean_out}");
+    assert_eq!(code, Some(1), "{stdout}");
+    let line = format!("replay: cargo gatesim run {} --seed 7\n", min.display());
+    assert!(stdout.ends_with(&line), "{stdout}");
+    assert!(
+        written.contains("\"InvalidKey400IsRequestError\""),
+        "{written}"
+    );
+    assert_eq!(replay.status.code(), Some(1));
+}

@@ -112,6 +112,9 @@ enum Command {
         /// Worker threads (1 to 256).
         #[arg(long, default_value_t = 2, value_parser = parse_jobs)]
         jobs: usize,
+        /// A policy file replacing each scenario's `policy` section (same shape).
+        #[arg(long)]
+        policy: Option<PathBuf>,
         /// Put a production bug back; repeatable.
         #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
@@ -151,6 +154,10 @@ enum Command {
         /// The failing seed.
         #[arg(long)]
         seed: u64,
+        /// A policy file replacing the scenario's `policy` section (same shape); the
+        /// minimal scenario carries it as its own `policy`.
+        #[arg(long)]
+        policy: Option<PathBuf>,
         /// Put a production bug back; repeatable.
         #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
@@ -267,6 +274,7 @@ pub fn run_command(command: SimCommand) -> u8 {
             path,
             seeds,
             jobs,
+            policy,
             regressions,
             shard,
             summary_json,
@@ -274,9 +282,12 @@ pub fn run_command(command: SimCommand) -> u8 {
             &path,
             seeds,
             jobs,
-            &regressions,
-            shard.unwrap_or(sweep::Shard::ALL),
-            summary_json.as_deref(),
+            &sweep::Options {
+                policy: policy.as_deref(),
+                knobs: &regressions,
+                shard: shard.unwrap_or(sweep::Shard::ALL),
+                summary_json: summary_json.as_deref(),
+            },
         ),
         Command::MergeSweeps { files } => merge::merge_sweeps(&files),
         Command::Diff {
@@ -288,9 +299,10 @@ pub fn run_command(command: SimCommand) -> u8 {
         Command::Shrink {
             path,
             seed,
+            policy,
             regressions,
             out,
-        } => shrink(&path, seed, &regressions, out),
+        } => shrink(&path, seed, policy.as_deref(), &regressions, out),
         Command::Timeline {
             path,
             seed,
@@ -577,8 +589,17 @@ fn run(path: &Path, seed: Option<u64>, how: &RunHow<'_>) -> u8 {
     }
 }
 
-fn shrink(path: &Path, seed: u64, knobs: &[Regression], out: Option<PathBuf>) -> u8 {
-    let Some(world) = load(path, None, knobs) else {
+/// Shrinks a failing run. The minimal scenario carries the policy it ran with (the
+/// `--policy` file and the knobs) as its own `policy` section, so its replay line needs
+/// neither: a `--policy` there would replace that section and drop the knobs.
+fn shrink(
+    path: &Path,
+    seed: u64,
+    policy: Option<&Path>,
+    knobs: &[Regression],
+    out: Option<PathBuf>,
+) -> u8 {
+    let Some(world) = load(path, policy, knobs) else {
         return 2;
     };
     let Some(s) = crate::shrink::shrink(&world, seed) else {

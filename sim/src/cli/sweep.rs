@@ -1,7 +1,7 @@
 //! `gatesim sweep`: every scenario × seed (or one shard of the seeds) on worker threads,
 //! a progress line on a terminal, then the failures with one replay line each.
 
-use super::{load, replay_line, scenario_files};
+use super::{load, replay_line_with_policy, scenario_files};
 use crate::runner::{judge, Judge};
 use crate::world::World;
 use gatesim_core::Regression;
@@ -82,6 +82,8 @@ pub(super) struct Summary {
     pub(super) seeds: Range<u64>,
     /// The shard this summary covers.
     pub(super) shard: Shard,
+    /// The `--policy` file, as given.
+    pub(super) policy: Option<String>,
     /// Knobs on, by incident id.
     pub(super) knobs: Vec<String>,
     /// Scenario files swept.
@@ -123,7 +125,12 @@ impl Summary {
             ));
             out.push_str(&format!(
                 "     replay: {}\n",
-                replay_line(&f.file, f.seed, knobs)
+                replay_line_with_policy(
+                    &f.file,
+                    f.seed,
+                    self.policy.as_deref().map(Path::new),
+                    knobs
+                )
             ));
         }
         out
@@ -149,6 +156,7 @@ impl Summary {
             "path": self.path,
             "seeds": [self.seeds.start, self.seeds.end],
             "shard": [self.shard.index, self.shard.count],
+            "policy": self.policy,
             "knobs": self.knobs,
             "scenarios": self.scenarios,
             "runs": self.runs,
@@ -160,15 +168,26 @@ impl Summary {
 /// The `v` of a sweep summary file.
 pub(super) const SUMMARY_VERSION: u64 = 1;
 
+/// How a sweep runs, besides its path, seeds and jobs.
+pub(super) struct Options<'a> {
+    /// A policy file replacing each scenario's `policy` section.
+    pub(super) policy: Option<&'a Path>,
+    /// Knobs on.
+    pub(super) knobs: &'a [Regression],
+    /// The shard to run.
+    pub(super) shard: Shard,
+    /// Where to write the summary, if anywhere.
+    pub(super) summary_json: Option<&'a Path>,
+}
+
 /// Runs the sweep (or one shard of it); returns the exit status.
-pub(super) fn sweep(
-    path: &Path,
-    seeds: Range<u64>,
-    jobs: usize,
-    knobs: &[Regression],
-    shard: Shard,
-    summary_json: Option<&Path>,
-) -> u8 {
+pub(super) fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, how: &Options<'_>) -> u8 {
+    let Options {
+        policy,
+        knobs,
+        shard,
+        summary_json,
+    } = *how;
     let files = match scenario_files(path) {
         Ok(f) => f,
         Err(e) => {
@@ -178,7 +197,7 @@ pub(super) fn sweep(
     };
     let worlds: Vec<(PathBuf, World)> = files
         .iter()
-        .filter_map(|f| load(f, None, knobs).map(|w| (f.clone(), w)))
+        .filter_map(|f| load(f, policy, knobs).map(|w| (f.clone(), w)))
         .collect();
     if worlds.len() < files.len() {
         return 2;
@@ -198,6 +217,7 @@ pub(super) fn sweep(
         path: path.display().to_string(),
         seeds,
         shard,
+        policy: policy.map(|p| p.display().to_string()),
         knobs: knobs.iter().map(|k| k.incident().to_string()).collect(),
         scenarios: worlds.len(),
         runs: work.len(),
