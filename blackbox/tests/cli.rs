@@ -843,3 +843,65 @@ fn shrink_takes_a_policy_file_and_the_minimal_scenario_keeps_it() {
     );
     assert_eq!(replay.status.code(), Some(1));
 }
+
+/// Policy files kept beside scenarios are skipped by name (`*.policy.json`) by every
+/// command that takes a directory, and only by name: `policy-x.json` is a scenario.
+#[test]
+fn policy_files_in_a_scenario_directory_are_skipped_by_name() {
+    let dir = scenario_dir("policy-files", &["incidents/invalid-key-400.json"]);
+    let policy = dir.join("strict.policy.json");
+    let text = r#"{ "preset": "reference", "regressions": ["invalid-key-400"] }"#;
+    std::fs::write(&policy, text).expect("write the policy");
+    let run = |args: &[&OsStr]| {
+        let out = gatesim().args(args).output().expect("gatesim runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let d = dir.as_os_str();
+    let check = run(&["check".as_ref(), d]);
+    let library = run(&["run".as_ref(), d]);
+    let sweep = run(&[
+        "sweep".as_ref(),
+        d,
+        "--seeds".as_ref(),
+        "7..8".as_ref(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+    ]);
+    std::fs::remove_file(dir.join("invalid-key-400.json")).expect("clean up");
+    let only_policies = run(&["check".as_ref(), d]);
+    std::fs::rename(&policy, dir.join("policy-strict.json")).expect("rename");
+    let misnamed = run(&["check".as_ref(), d]);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    assert_eq!(check.0, Some(0), "{}", check.1);
+    assert!(
+        check.1.ends_with("1 files: 1 valid, 0 with problems\n"),
+        "{}",
+        check.1
+    );
+    assert_eq!(library.0, Some(0), "{}", library.1);
+    assert!(!library.1.contains("policy"), "{}", library.1);
+    assert_eq!(sweep.0, Some(1), "{}", sweep.1);
+    assert!(
+        sweep
+            .1
+            .starts_with("1 scenarios × 1 seeds = 1 runs: 1 failing"),
+        "{}",
+        sweep.1
+    );
+    assert_eq!(only_policies.0, Some(2), "{}", only_policies.1);
+    assert!(
+        only_policies
+            .1
+            .contains("holds no .json scenario files (1 policy file skipped)"),
+        "{}",
+        only_policies.1
+    );
+    assert_eq!(misnamed.0, Some(2), "{}", misnamed.1);
+    assert!(
+        misnamed.1.contains("policy-strict.json: "),
+        "{}",
+        misnamed.1
+    );
+}

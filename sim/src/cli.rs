@@ -428,7 +428,8 @@ fn exit_quietly_on_broken_pipe() {
     }));
 }
 
-/// Scenario files named by a path: the file, or the `.json` files of a directory in name order.
+/// Scenario files named by a path: the file, or the `.json` files of a directory in name
+/// order, without its policy files ([`is_policy_file`]).
 pub fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -436,9 +437,21 @@ pub fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, String> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
+        let json = files.len();
+        files.retain(|p| !is_policy_file(p));
         files.sort();
         if files.is_empty() {
-            return Err(format!("{} holds no .json scenario files", path.display()));
+            let skipped = match json {
+                0 => String::new(),
+                n => format!(
+                    " ({n} policy file{} skipped)",
+                    if n == 1 { "" } else { "s" }
+                ),
+            };
+            return Err(format!(
+                "{} holds no .json scenario files{skipped}",
+                path.display()
+            ));
         }
         Ok(files)
     } else if path.exists() {
@@ -447,6 +460,17 @@ pub fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, String> {
         Err(format!("{} does not exist", path.display()))
     }
 }
+
+/// Whether a file in a scenario directory is a policy file kept beside the scenarios for
+/// `--policy`, by its name alone: it ends in `.policy.json`. Directory runs skip them.
+pub fn is_policy_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(POLICY_SUFFIX))
+}
+
+/// The name ending of a policy file (`strict.policy.json`).
+pub const POLICY_SUFFIX: &str = ".policy.json";
 
 /// Loads a scenario, with a policy file spliced in and knobs added; errors printed.
 fn load(path: &Path, policy: Option<&Path>, knobs: &[Regression]) -> Option<World> {
