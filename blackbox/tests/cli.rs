@@ -905,3 +905,58 @@ fn policy_files_in_a_scenario_directory_are_skipped_by_name() {
         misnamed.1
     );
 }
+
+/// Progress bars are for terminals only: a sweep (with failures, which update the bar's
+/// message) and the matrix, with stderr a pipe as in CI, print nothing on stderr, and
+/// their reports on stdout are unchanged.
+#[test]
+fn sweep_and_matrix_print_no_progress_when_stderr_is_not_a_terminal() {
+    let sweep = gatesim()
+        .args([
+            "sweep",
+            "scenarios/incidents/invalid-key-400.json",
+            "--seeds",
+            "0..40",
+        ])
+        .args(["--regression", "invalid-key-400"])
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&sweep.stdout);
+    assert_eq!(String::from_utf8_lossy(&sweep.stderr), "");
+    assert!(
+        stdout.starts_with("1 scenarios × 40 seeds = 40 runs: 40 failing\nFAIL "),
+        "{stdout}"
+    );
+    let matrix = gatesim()
+        .args(["matrix", "--seeds", "0"])
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&matrix.stdout);
+    assert_eq!(String::from_utf8_lossy(&matrix.stderr), "");
+    assert!(stdout.starts_with("knob "), "{stdout}");
+    assert!(
+        stdout.contains(" knobs caught by the invariants alone\n"),
+        "{stdout}"
+    );
+}
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), a sweep draws its bar on
+/// stderr: the runs done, the failures so far and the time left.
+#[test]
+fn a_sweep_on_a_terminal_draws_a_progress_bar() {
+    let bin = env!("CARGO_BIN_EXE_gatesim");
+    let command = format!(
+        "{bin} sweep scenarios/incidents/invalid-key-400.json --seeds 0..3 --jobs 1 --regression invalid-key-400 >/dev/null"
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{terminal}");
+    assert!(terminal.contains("/3 runs, "), "{terminal}");
+    assert!(terminal.contains(" failing ("), "{terminal}");
+    assert!(terminal.contains(" left)"), "{terminal}");
+}

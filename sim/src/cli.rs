@@ -8,6 +8,7 @@ mod diff;
 mod history;
 mod knobs;
 mod merge;
+mod progress;
 mod report;
 mod snapshot;
 mod sweep;
@@ -695,7 +696,10 @@ fn matrix(incidents: &Path, swarm: &Path, seeds: u64) -> u8 {
         let p = incidents.join(format!("{id}.json"));
         p.exists().then(|| load(&p, None, &[])).flatten()
     };
-    let m = crate::matrix::build(&incident_of, &swarm_world, seeds);
+    let bar = progress::bar(crate::matrix::steps());
+    bar.set_message("knobs");
+    let m = crate::matrix::build_with_progress(&incident_of, &swarm_world, seeds, &|| bar.inc(1));
+    bar.finish_and_clear();
     print!("{}", m.render());
     u8::from(!m.complete())
 }

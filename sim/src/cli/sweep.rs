@@ -1,11 +1,10 @@
 //! `gatesim sweep`: every scenario × seed (or one shard of the seeds) on worker threads,
-//! a progress line on a terminal, then the failures with one replay line each.
+//! a progress bar with an ETA on a terminal, then the failures with one replay line each.
 
 use super::{load, replay_line_with_policy, scenario_files};
 use crate::runner::{judge, Judge};
 use crate::world::World;
 use gatesim_core::Regression;
-use std::io::{IsTerminal, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -242,13 +241,13 @@ pub(super) fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, how: &Options<'
     u8::from(!summary.failures.is_empty())
 }
 
-/// Runs every job on `jobs` worker threads (a progress line on a terminal): the failing
+/// Runs every job on `jobs` worker threads (a progress bar on a terminal): the failing
 /// ones, by job index, in job order.
 fn run_all(work: &[Job<'_>], jobs: usize) -> Vec<(usize, Vec<String>)> {
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Vec<String>)>> = Mutex::new(Vec::new());
-    let progress = std::io::stderr().is_terminal();
+    let bar = super::progress::bar(work.len() as u64);
+    bar.set_message("runs, 0 failing");
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
@@ -256,23 +255,18 @@ fn run_all(work: &[Job<'_>], jobs: usize) -> Vec<(usize, Vec<String>)> {
                 let Some(job) = work.get(i) else { break };
                 let failures = run_job(job);
                 if !failures.is_empty() {
-                    results
+                    let mut results = results
                         .lock()
-                        .expect("no worker panics while holding the lock")
-                        .push((i, failures));
+                        .expect("no worker panics while holding the lock");
+                    results.push((i, failures));
+                    bar.set_message(format!("runs, {} failing", results.len()));
                 }
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if progress && (n.is_multiple_of(16) || n == work.len()) {
-                    let failed = results.lock().map(|r| r.len()).unwrap_or(0);
-                    eprint!("\r{n}/{} runs, {failed} failing", work.len());
-                    let _ = std::io::stderr().flush();
-                }
+                bar.inc(1);
             });
         }
     });
-    if progress {
-        eprintln!();
-    }
+    // The report on stdout repeats the counts: the bar leaves no line behind.
+    bar.finish_and_clear();
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
     results
