@@ -417,7 +417,8 @@ pub enum Arrivals {
 /// A scenario-specific check on top of the invariants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expectation {
-    /// Request `index` (submission order) ends with this outcome (and credential).
+    /// Request `index` (submission order) ends as pinned: outcome, status, credential,
+    /// attempts, Retry-After, hint, attempt order (each optional).
     Request {
         /// Index in submission order.
         index: u64,
@@ -429,6 +430,13 @@ pub enum Expectation {
         served_by: Option<KeyId>,
         /// Attempts made.
         attempts: Option<u32>,
+        /// The client's Retry-After in whole seconds: the header, or the in-stream
+        /// error's when the failure is relayed under a 200.
+        retry_after_s: Option<u64>,
+        /// The credential whose redacted hint the answer carries.
+        hint: Option<KeyId>,
+        /// The credentials the request's attempts sent, in order.
+        attempt_order: Option<Vec<KeyId>>,
     },
     /// A credential's state when the run ends.
     CredentialState {

@@ -401,6 +401,12 @@ pub(super) struct RawExpect {
     #[serde(default)]
     pub attempts: Option<u32>,
     #[serde(default)]
+    pub retry_after_s: Option<u64>,
+    #[serde(default)]
+    pub hint: Option<String>,
+    #[serde(default)]
+    pub attempt_order: Option<Vec<String>>,
+    #[serde(default)]
     pub credential: Option<String>,
     #[serde(default)]
     pub state_at_end: Option<String>,

@@ -438,12 +438,20 @@ fn expect(c: &Catalog, e: &Expectation) -> RawExpect {
             status,
             served_by,
             attempts,
+            retry_after_s,
+            hint,
+            attempt_order,
         } => RawExpect {
             request: Some(*index),
             outcome: outcome.map(|o| o.name().to_owned()),
             status: *status,
             served_by: served_by.map(|k| key(c, k)),
             attempts: *attempts,
+            retry_after_s: *retry_after_s,
+            hint: hint.map(|k| key(c, k)),
+            attempt_order: attempt_order
+                .as_ref()
+                .map(|keys| keys.iter().map(|k| key(c, *k)).collect()),
             ..RawExpect::default()
         },
         Expectation::CredentialState { credential, state } => RawExpect {
