@@ -47,6 +47,20 @@ pub struct ProviderSpec {
     pub latency_p50: Duration,
     /// 99th percentile latency.
     pub latency_p99: Duration,
+    /// Every answer exactly this late (before latency spikes), instead of the draw
+    /// around p50 and p99; p50 and p99 are then this too.
+    pub latency_fixed: Option<Duration>,
+}
+
+impl ProviderSpec {
+    /// The longest latency an answer can have before latency spikes: the fixed latency,
+    /// or twice p99 (the top of the draw).
+    pub fn latency_max(&self) -> Duration {
+        match self.latency_fixed {
+            Some(fixed) => fixed,
+            None => Duration::from_ms(self.latency_p99.as_ms().saturating_mul(2)),
+        }
+    }
 }
 
 impl Default for ProviderSpec {
@@ -55,6 +69,7 @@ impl Default for ProviderSpec {
             style: Style::OpenAi,
             latency_p50: Duration::from_ms(400),
             latency_p99: Duration::from_ms(2000),
+            latency_fixed: None,
         }
     }
 }

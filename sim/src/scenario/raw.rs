@@ -105,6 +105,9 @@ pub(super) struct RawLatency {
     /// 99th percentile.
     #[serde(default)]
     pub p99: Option<DurText>,
+    /// Every answer exactly this late (not with p50 or p99).
+    #[serde(default)]
+    pub fixed: Option<DurText>,
 }
 
 /// `models[i]`: `served_by` or `alias_of`, exactly one.

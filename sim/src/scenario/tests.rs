@@ -590,4 +590,5 @@ fn compound_and_fractional_durations() {
 mod bad_input;
 mod contract;
 mod expect_pins;
+mod fixed_latency;
 mod library;

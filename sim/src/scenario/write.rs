@@ -117,12 +117,20 @@ fn project(c: &Catalog, p: ProjectId) -> String {
 
 fn provider(c: &Catalog, p: &gatesim_core::Provider, spec: &ProviderSpec) -> RawProvider {
     let default = ProviderSpec::default();
-    let latency = (spec.latency_p50 != default.latency_p50
-        || spec.latency_p99 != default.latency_p99)
-        .then(|| RawLatency {
-            p50: Some(dur(spec.latency_p50)),
-            p99: Some(dur(spec.latency_p99)),
-        });
+    let latency = match spec.latency_fixed {
+        Some(fixed) => Some(RawLatency {
+            p50: None,
+            p99: None,
+            fixed: Some(dur(fixed)),
+        }),
+        None => (spec.latency_p50 != default.latency_p50
+            || spec.latency_p99 != default.latency_p99)
+            .then(|| RawLatency {
+                p50: Some(dur(spec.latency_p50)),
+                p99: Some(dur(spec.latency_p99)),
+                fixed: None,
+            }),
+    };
     RawProvider {
         id: p.name.clone(),
         style: Some(spec.style.name().to_owned()),
