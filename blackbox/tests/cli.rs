@@ -749,3 +749,214 @@ fn a_recorded_history_is_judged_again_from_outside() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A policy file outside any swept directory that puts the invalid-key bug back: runs of
+/// `invalid-key-400` fail under it and pass without it.
+fn buggy_policy(tag: &str) -> std::path::PathBuf {
+    let path = summary_path(tag);
+    let text = r#"{ "preset": "reference", "regressions": ["invalid-key-400"] }"#;
+    std::fs::write(&path, text).expect("write the policy");
+    path
+}
+
+/// `sweep --policy`: the policy file replaces the scenario's, the replay lines keep it,
+/// and a summary merged back keeps it too.
+#[test]
+fn sweep_takes_a_policy_file_and_its_replay_lines_keep_it() {
+    let policy = buggy_policy("sweep-policy");
+    let summary = summary_path("sweep-policy-summary");
+    let sweep = |extra: &[&OsStr]| {
+        let out = gatesim()
+            .args(["sweep", "scenarios/incidents/invalid-key-400.json"])
+            .args(["--seeds", "7..9", "--jobs", "1"])
+            .args(extra)
+            .output()
+            .expect("gatesim runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), stdout)
+    };
+    let (clean, clean_out) = sweep(&[]);
+    let (code, stdout) = sweep(&[
+        "--policy".as_ref(),
+        policy.as_os_str(),
+        "--summary-json".as_ref(),
+        summary.as_os_str(),
+    ]);
+    let merged = gatesim()
+        .arg("merge-sweeps")
+        .arg(&summary)
+        .output()
+        .expect("gatesim runs");
+    let _ = std::fs::remove_file(&summary);
+    let _ = std::fs::remove_file(&policy);
+    assert_eq!(clean, Some(0), "{clean_out}");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(failing(&stdout).len(), 2, "{stdout}");
+    let replay = format!(
+        "     replay: cargo gatesim run scenarios/incidents/invalid-key-400.json --seed 8 --policy {}\n",
+        policy.display()
+    );
+    assert!(stdout.contains(&replay), "{stdout}");
+    assert_eq!(String::from_utf8_lossy(&merged.stdout), stdout);
+}
+
+/// `shrink --policy`: the failure only the policy file puts back is shrunk, and the
+/// minimal scenario carries that policy, so its replay line fails without `--policy`.
+#[test]
+fn shrink_takes_a_policy_file_and_the_minimal_scenario_keeps_it() {
+    let policy = buggy_policy("shrink-policy");
+    let min = summary_path("shrink-policy-min");
+    let shrink = |extra: &[&OsStr]| {
+        let out = gatesim()
+            .args([
+                "shrink",
+                "scenarios/incidents/invalid-key-400.json",
+                "--seed",
+                "7",
+            ])
+            .arg("--out")
+            .arg(&min)
+            .args(extra)
+            .output()
+            .expect("gatesim runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), stdout)
+    };
+    let (clean, clean_out) = shrink(&[]);
+    let (code, stdout) = shrink(&["--policy".as_ref(), policy.as_os_str()]);
+    let written = std::fs::read_to_string(&min).unwrap_or_default();
+    let replay = gatesim()
+        .args(["run", "-q", "--seed", "7"])
+        .arg(&min)
+        .output()
+        .expect("gatesim runs");
+    let _ = std::fs::remove_file(&min);
+    let _ = std::fs::remove_file(&policy);
+    assert_eq!(clean, Some(0), "{clean_out}");
+    assert!(clean_out.contains("nothing to shrink"), "{clean_out}");
+    assert_eq!(code, Some(1), "{stdout}");
+    let line = format!("replay: cargo gatesim run {} --seed 7\n", min.display());
+    assert!(stdout.ends_with(&line), "{stdout}");
+    assert!(
+        written.contains("\"InvalidKey400IsRequestError\""),
+        "{written}"
+    );
+    assert_eq!(replay.status.code(), Some(1));
+}
+
+/// Policy files kept beside scenarios are skipped by name (`*.policy.json`) by every
+/// command that takes a directory, and only by name: `policy-x.json` is a scenario.
+#[test]
+fn policy_files_in_a_scenario_directory_are_skipped_by_name() {
+    let dir = scenario_dir("policy-files", &["incidents/invalid-key-400.json"]);
+    let policy = dir.join("strict.policy.json");
+    let text = r#"{ "preset": "reference", "regressions": ["invalid-key-400"] }"#;
+    std::fs::write(&policy, text).expect("write the policy");
+    let run = |args: &[&OsStr]| {
+        let out = gatesim().args(args).output().expect("gatesim runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let d = dir.as_os_str();
+    let check = run(&["check".as_ref(), d]);
+    let library = run(&["run".as_ref(), d]);
+    let sweep = run(&[
+        "sweep".as_ref(),
+        d,
+        "--seeds".as_ref(),
+        "7..8".as_ref(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+    ]);
+    std::fs::remove_file(dir.join("invalid-key-400.json")).expect("clean up");
+    let only_policies = run(&["check".as_ref(), d]);
+    std::fs::rename(&policy, dir.join("policy-strict.json")).expect("rename");
+    let misnamed = run(&["check".as_ref(), d]);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    assert_eq!(check.0, Some(0), "{}", check.1);
+    assert!(
+        check.1.ends_with("1 files: 1 valid, 0 with problems\n"),
+        "{}",
+        check.1
+    );
+    assert_eq!(library.0, Some(0), "{}", library.1);
+    assert!(!library.1.contains("policy"), "{}", library.1);
+    assert_eq!(sweep.0, Some(1), "{}", sweep.1);
+    assert!(
+        sweep
+            .1
+            .starts_with("1 scenarios × 1 seeds = 1 runs: 1 failing"),
+        "{}",
+        sweep.1
+    );
+    assert_eq!(only_policies.0, Some(2), "{}", only_policies.1);
+    assert!(
+        only_policies
+            .1
+            .contains("holds no .json scenario files (1 policy file skipped)"),
+        "{}",
+        only_policies.1
+    );
+    assert_eq!(misnamed.0, Some(2), "{}", misnamed.1);
+    assert!(
+        misnamed.1.contains("policy-strict.json: "),
+        "{}",
+        misnamed.1
+    );
+}
+
+/// Progress bars are for terminals only: a sweep (with failures, which update the bar's
+/// message) and the matrix, with stderr a pipe as in CI, print nothing on stderr, and
+/// their reports on stdout are unchanged.
+#[test]
+fn sweep_and_matrix_print_no_progress_when_stderr_is_not_a_terminal() {
+    let sweep = gatesim()
+        .args([
+            "sweep",
+            "scenarios/incidents/invalid-key-400.json",
+            "--seeds",
+            "0..40",
+        ])
+        .args(["--regression", "invalid-key-400"])
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&sweep.stdout);
+    assert_eq!(String::from_utf8_lossy(&sweep.stderr), "");
+    assert!(
+        stdout.starts_with("1 scenarios × 40 seeds = 40 runs: 40 failing\nFAIL "),
+        "{stdout}"
+    );
+    let matrix = gatesim()
+        .args(["matrix", "--seeds", "0"])
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&matrix.stdout);
+    assert_eq!(String::from_utf8_lossy(&matrix.stderr), "");
+    assert!(stdout.starts_with("knob "), "{stdout}");
+    assert!(
+        stdout.contains(" knobs caught by the invariants alone\n"),
+        "{stdout}"
+    );
+}
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), a sweep draws its bar on
+/// stderr: the runs done, the failures so far and the time left.
+#[test]
+fn a_sweep_on_a_terminal_draws_a_progress_bar() {
+    let bin = env!("CARGO_BIN_EXE_gatesim");
+    let command = format!(
+        "{bin} sweep scenarios/incidents/invalid-key-400.json --seeds 0..3 --jobs 1 --regression invalid-key-400 >/dev/null"
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{terminal}");
+    assert!(terminal.contains("/3 runs, "), "{terminal}");
+    assert!(terminal.contains(" failing ("), "{terminal}");
+    assert!(terminal.contains(" left)"), "{terminal}");
+}

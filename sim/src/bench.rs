@@ -183,12 +183,7 @@ pub struct SweepFigure {
 /// Judges every `*.json` scenario of `dir` with seeds `0..seeds` on `jobs` threads, as
 /// `gatesim sweep` does (each judgement runs twice for the determinism check).
 pub fn sweep_figure(dir: &Path, seeds: u64, jobs: usize) -> Result<SweepFigure, String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
+    let files = crate::cli::scenario_files(dir)?;
     let mut worlds = Vec::with_capacity(files.len());
     for f in &files {
         let world = scenario::load(f).map_err(|errors| {

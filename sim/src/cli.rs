@@ -8,6 +8,7 @@ mod diff;
 mod history;
 mod knobs;
 mod merge;
+mod progress;
 mod report;
 mod snapshot;
 mod sweep;
@@ -112,6 +113,9 @@ enum Command {
         /// Worker threads (1 to 256).
         #[arg(long, default_value_t = 2, value_parser = parse_jobs)]
         jobs: usize,
+        /// A policy file replacing each scenario's `policy` section (same shape).
+        #[arg(long)]
+        policy: Option<PathBuf>,
         /// Put a production bug back; repeatable.
         #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
@@ -151,6 +155,10 @@ enum Command {
         /// The failing seed.
         #[arg(long)]
         seed: u64,
+        /// A policy file replacing the scenario's `policy` section (same shape); the
+        /// minimal scenario carries it as its own `policy`.
+        #[arg(long)]
+        policy: Option<PathBuf>,
         /// Put a production bug back; repeatable.
         #[arg(long = "regression", value_parser = KnobParser)]
         regressions: Vec<Regression>,
@@ -267,6 +275,7 @@ pub fn run_command(command: SimCommand) -> u8 {
             path,
             seeds,
             jobs,
+            policy,
             regressions,
             shard,
             summary_json,
@@ -274,9 +283,12 @@ pub fn run_command(command: SimCommand) -> u8 {
             &path,
             seeds,
             jobs,
-            &regressions,
-            shard.unwrap_or(sweep::Shard::ALL),
-            summary_json.as_deref(),
+            &sweep::Options {
+                policy: policy.as_deref(),
+                knobs: &regressions,
+                shard: shard.unwrap_or(sweep::Shard::ALL),
+                summary_json: summary_json.as_deref(),
+            },
         ),
         Command::MergeSweeps { files } => merge::merge_sweeps(&files),
         Command::Diff {
@@ -288,9 +300,10 @@ pub fn run_command(command: SimCommand) -> u8 {
         Command::Shrink {
             path,
             seed,
+            policy,
             regressions,
             out,
-        } => shrink(&path, seed, &regressions, out),
+        } => shrink(&path, seed, policy.as_deref(), &regressions, out),
         Command::Timeline {
             path,
             seed,
@@ -416,7 +429,8 @@ fn exit_quietly_on_broken_pipe() {
     }));
 }
 
-/// Scenario files named by a path: the file, or the `.json` files of a directory in name order.
+/// Scenario files named by a path: the file, or the `.json` files of a directory in name
+/// order, without its policy files ([`is_policy_file`]).
 pub fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, String> {
     if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -424,9 +438,21 @@ pub fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, String> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
+        let json = files.len();
+        files.retain(|p| !is_policy_file(p));
         files.sort();
         if files.is_empty() {
-            return Err(format!("{} holds no .json scenario files", path.display()));
+            let skipped = match json {
+                0 => String::new(),
+                n => format!(
+                    " ({n} policy file{} skipped)",
+                    if n == 1 { "" } else { "s" }
+                ),
+            };
+            return Err(format!(
+                "{} holds no .json scenario files{skipped}",
+                path.display()
+            ));
         }
         Ok(files)
     } else if path.exists() {
@@ -435,6 +461,17 @@ pub fn scenario_files(path: &Path) -> Result<Vec<PathBuf>, String> {
         Err(format!("{} does not exist", path.display()))
     }
 }
+
+/// Whether a file in a scenario directory is a policy file kept beside the scenarios for
+/// `--policy`, by its name alone: it ends in `.policy.json`. Directory runs skip them.
+pub fn is_policy_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(POLICY_SUFFIX))
+}
+
+/// The name ending of a policy file (`strict.policy.json`).
+pub const POLICY_SUFFIX: &str = ".policy.json";
 
 /// Loads a scenario, with a policy file spliced in and knobs added; errors printed.
 fn load(path: &Path, policy: Option<&Path>, knobs: &[Regression]) -> Option<World> {
@@ -577,8 +614,17 @@ fn run(path: &Path, seed: Option<u64>, how: &RunHow<'_>) -> u8 {
     }
 }
 
-fn shrink(path: &Path, seed: u64, knobs: &[Regression], out: Option<PathBuf>) -> u8 {
-    let Some(world) = load(path, None, knobs) else {
+/// Shrinks a failing run. The minimal scenario carries the policy it ran with (the
+/// `--policy` file and the knobs) as its own `policy` section, so its replay line needs
+/// neither: a `--policy` there would replace that section and drop the knobs.
+fn shrink(
+    path: &Path,
+    seed: u64,
+    policy: Option<&Path>,
+    knobs: &[Regression],
+    out: Option<PathBuf>,
+) -> u8 {
+    let Some(world) = load(path, policy, knobs) else {
         return 2;
     };
     let Some(s) = crate::shrink::shrink(&world, seed) else {
@@ -650,7 +696,10 @@ fn matrix(incidents: &Path, swarm: &Path, seeds: u64) -> u8 {
         let p = incidents.join(format!("{id}.json"));
         p.exists().then(|| load(&p, None, &[])).flatten()
     };
-    let m = crate::matrix::build(&incident_of, &swarm_world, seeds);
+    let bar = progress::bar(crate::matrix::steps());
+    bar.set_message("knobs");
+    let m = crate::matrix::build_with_progress(&incident_of, &swarm_world, seeds, &|| bar.inc(1));
+    bar.finish_and_clear();
     print!("{}", m.render());
     u8::from(!m.complete())
 }

@@ -42,6 +42,21 @@ pub struct Matrix {
 /// Builds the matrix. `incident_of(id)` loads the incident world for an incident id
 /// (`None` when there is no file); `swarm` is the generic swarm world.
 pub fn build(incident_of: &dyn Fn(&str) -> Option<World>, swarm: &World, seeds: u64) -> Matrix {
+    build_with_progress(incident_of, swarm, seeds, &|| {})
+}
+
+/// The steps [`build_with_progress`] reports: the all-knobs-off baseline, then each knob.
+pub fn steps() -> u64 {
+    Regression::ALL.len() as u64 + 1
+}
+
+/// [`build`], calling `step` after each of its [`steps`].
+pub fn build_with_progress(
+    incident_of: &dyn Fn(&str) -> Option<World>,
+    swarm: &World,
+    seeds: u64,
+    step: &dyn Fn(),
+) -> Matrix {
     let mut baseline = Vec::new();
     for knob in Regression::ALL {
         if let Some(w) = incident_of(knob.incident()) {
@@ -55,6 +70,7 @@ pub fn build(incident_of: &dyn Fn(&str) -> Option<World>, swarm: &World, seeds: 
             baseline.push((format!("swarm seed {seed}"), inv));
         }
     }
+    step();
     let rows = Regression::ALL
         .iter()
         .map(|knob| {
@@ -74,6 +90,7 @@ pub fn build(incident_of: &dyn Fn(&str) -> Option<World>, swarm: &World, seeds: 
                     break;
                 }
             }
+            step();
             Row {
                 knob: *knob,
                 incident,

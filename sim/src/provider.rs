@@ -475,15 +475,12 @@ impl FakeProvider {
         (answer, conveyed)
     }
 
-    /// Latency: half the answers under p50, 49 % between p50 and p99, 1 % above p99.
+    /// Latency: the fixed latency, or half the answers under p50, 49 % between p50 and
+    /// p99, 1 % above p99; plus every latency spike in force.
     fn latency(&mut self, now: Instant) -> Duration {
-        let p50 = self.spec.latency_p50.as_ms().max(1);
-        let p99 = self.spec.latency_p99.as_ms().max(p50);
-        let roll = self.rng.random_range(0..100u32);
-        let base = match roll {
-            0..50 => self.rng.random_range(p50 / 2..=p50),
-            50..99 => self.rng.random_range(p50..=p99),
-            _ => self.rng.random_range(p99..=p99 * 2),
+        let base = match self.spec.latency_fixed {
+            Some(fixed) => fixed.as_ms(),
+            None => self.latency_draw(),
         };
         let extra: u64 = self
             .active(now)
@@ -493,6 +490,19 @@ impl FakeProvider {
             })
             .sum();
         Duration::from_ms(base + extra)
+    }
+
+    /// A latency around p50 and p99 (no fixed latency): half the answers under p50,
+    /// 49 % between p50 and p99, 1 % above p99.
+    fn latency_draw(&mut self) -> u64 {
+        let p50 = self.spec.latency_p50.as_ms().max(1);
+        let p99 = self.spec.latency_p99.as_ms().max(p50);
+        let roll = self.rng.random_range(0..100u32);
+        match roll {
+            0..50 => self.rng.random_range(p50 / 2..=p50),
+            50..99 => self.rng.random_range(p50..=p99),
+            _ => self.rng.random_range(p99..=p99 * 2),
+        }
     }
 }
 

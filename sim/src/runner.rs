@@ -5,8 +5,9 @@ use crate::check::{self, Violation};
 use crate::engine::{self, EngineError, Run, RunOptions};
 use crate::metrics::Summary;
 use crate::swarm;
+use crate::trace::Record;
 use crate::world::{CredentialState, Expectation, World};
-use gatesim_core::RequestId;
+use gatesim_core::{ClientResponse, KeyId, RequestId};
 
 /// What one run of one world with one seed showed.
 #[derive(Debug)]
@@ -149,6 +150,9 @@ fn request_expectation(
         status,
         served_by,
         attempts,
+        retry_after_s,
+        hint,
+        attempt_order,
     } = e
     else {
         return;
@@ -162,41 +166,114 @@ fn request_expectation(
         failed.push(format!("expect[{i}]: request {index} was never answered"));
         return;
     };
-    if let Some(o) = outcome {
-        if r.outcome != *o {
-            failed.push(format!(
-                "expect[{i}]: request {index} ended {}, expected {}",
-                r.outcome.name(),
-                o.name()
-            ));
-        }
+    let mut fail = |what: String| failed.push(format!("expect[{i}]: request {index} {what}"));
+    if let Some(o) = outcome.filter(|o| r.outcome != *o) {
+        fail(format!("ended {}, expected {}", r.outcome.name(), o.name()));
     }
-    if let Some(s) = status {
-        if r.status != *s {
-            failed.push(format!(
-                "expect[{i}]: request {index} got status {}, expected {s}",
-                r.status
-            ));
-        }
+    if let Some(s) = status.filter(|s| r.status != *s) {
+        fail(format!("got status {}, expected {s}", r.status));
     }
     if let Some(k) = served_by {
         if r.hint_key != Some(*k) || r.outcome != gatesim_core::Outcome::Success {
             let by = r
                 .hint_key
                 .map_or("nobody".to_string(), |h| cat.credential(h).name.clone());
-            failed.push(format!(
-                "expect[{i}]: request {index} answered by {by} ({}), expected success by {}",
+            fail(format!(
+                "answered by {by} ({}), expected success by {}",
                 r.outcome.name(),
                 cat.credential(*k).name
             ));
         }
     }
-    if let Some(n) = attempts {
-        if r.attempts != *n {
-            failed.push(format!(
-                "expect[{i}]: request {index} made {} attempts, expected {n}",
-                r.attempts
+    if let Some(n) = attempts.filter(|n| r.attempts != *n) {
+        fail(format!("made {} attempts, expected {n}", r.attempts));
+    }
+    if let Some(want) = retry_after_s {
+        let got = r
+            .retry_after_s
+            .or(r.stream_error.and_then(|e| e.retry_after_s));
+        if got != Some(*want) {
+            let got = got.map_or("no Retry-After".to_string(), |s| format!("Retry-After {s}"));
+            fail(format!("got {got}, expected Retry-After {want}"));
+        }
+    }
+    for what in credential_pins(
+        world,
+        run,
+        RequestId(*index),
+        r,
+        *hint,
+        attempt_order.as_deref(),
+    ) {
+        fail(what);
+    }
+}
+
+/// What a request's answer got wrong about credentials: whose hint it carries
+/// (`hint`), and whose tokens its attempts sent (`attempt_order`).
+fn credential_pins(
+    world: &World,
+    run: &Run,
+    id: RequestId,
+    r: &ClientResponse,
+    hint: Option<KeyId>,
+    attempt_order: Option<&[KeyId]>,
+) -> Vec<String> {
+    let cat = &world.catalog;
+    let mut out = Vec::new();
+    if let Some(k) = hint {
+        let want = cat.credential(k).hint();
+        if r.hint.as_deref() != Some(want.as_str()) {
+            out.push(format!(
+                "carries {}, expected the hint of {}",
+                hint_owner(world, r.hint.as_deref()),
+                cat.credential(k).name
             ));
         }
     }
+    if let Some(want) = attempt_order {
+        let got = attempt_credentials(run, id);
+        if got != want {
+            let names = |keys: &[KeyId]| -> String {
+                let names: Vec<&str> = keys
+                    .iter()
+                    .map(|k| cat.credential(*k).name.as_str())
+                    .collect();
+                format!("[{}]", names.join(", "))
+            };
+            out.push(format!(
+                "sent attempts with {}, expected {}",
+                names(&got),
+                names(want)
+            ));
+        }
+    }
+    out
+}
+
+/// Whose redacted hint `hint` is, in words: a credential label, never the hint itself.
+fn hint_owner(world: &World, hint: Option<&str>) -> String {
+    let Some(hint) = hint else {
+        return "no hint".to_string();
+    };
+    world
+        .catalog
+        .credentials
+        .iter()
+        .find(|c| c.hint() == hint)
+        .map_or("a hint of no credential".to_string(), |c| {
+            format!("the hint of {}", c.name)
+        })
+}
+
+/// The credentials whose tokens the attempts of request `id` sent, in dispatch order.
+fn attempt_credentials(run: &Run, id: RequestId) -> Vec<KeyId> {
+    run.trace
+        .entries
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::Dispatched(a) if a.request == id => Some(a.credential),
+            _ => None,
+        })
+        .collect()
 }

@@ -120,7 +120,7 @@ pub enum SnapshotError {
 const FAILURES_MAX: usize = 10;
 
 /// Runs every scenario named by `path` (a file, or the `.json` files of a directory in
-/// name order) and compares each with its snapshot. Writes nothing.
+/// name order, policy files skipped) and compares each with its snapshot. Writes nothing.
 pub fn compare(path: &Path, opts: &Options) -> Result<Vec<Outcome>, SnapshotError> {
     let files = scenario_files(path).map_err(SnapshotError::Path)?;
     let mut outcomes = Vec::with_capacity(files.len());

@@ -47,6 +47,20 @@ pub struct ProviderSpec {
     pub latency_p50: Duration,
     /// 99th percentile latency.
     pub latency_p99: Duration,
+    /// Every answer exactly this late (before latency spikes), instead of the draw
+    /// around p50 and p99; p50 and p99 are then this too.
+    pub latency_fixed: Option<Duration>,
+}
+
+impl ProviderSpec {
+    /// The longest latency an answer can have before latency spikes: the fixed latency,
+    /// or twice p99 (the top of the draw).
+    pub fn latency_max(&self) -> Duration {
+        match self.latency_fixed {
+            Some(fixed) => fixed,
+            None => Duration::from_ms(self.latency_p99.as_ms().saturating_mul(2)),
+        }
+    }
 }
 
 impl Default for ProviderSpec {
@@ -55,6 +69,7 @@ impl Default for ProviderSpec {
             style: Style::OpenAi,
             latency_p50: Duration::from_ms(400),
             latency_p99: Duration::from_ms(2000),
+            latency_fixed: None,
         }
     }
 }
@@ -417,7 +432,8 @@ pub enum Arrivals {
 /// A scenario-specific check on top of the invariants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expectation {
-    /// Request `index` (submission order) ends with this outcome (and credential).
+    /// Request `index` (submission order) ends as pinned: outcome, status, credential,
+    /// attempts, Retry-After, hint, attempt order (each optional).
     Request {
         /// Index in submission order.
         index: u64,
@@ -429,6 +445,13 @@ pub enum Expectation {
         served_by: Option<KeyId>,
         /// Attempts made.
         attempts: Option<u32>,
+        /// The client's Retry-After in whole seconds: the header, or the in-stream
+        /// error's when the failure is relayed under a 200.
+        retry_after_s: Option<u64>,
+        /// The credential whose redacted hint the answer carries.
+        hint: Option<KeyId>,
+        /// The credentials the request's attempts sent, in order.
+        attempt_order: Option<Vec<KeyId>>,
     },
     /// A credential's state when the run ends.
     CredentialState {

@@ -429,7 +429,7 @@ impl<'w> Model<'w> {
             .get(p.provider.index())
             .cloned()
             .unwrap_or_default();
-        if spec.latency_p99.as_ms() * 2 >= timeout.as_ms() {
+        if spec.latency_max() >= timeout {
             return false;
         }
         let region_hit = |r: &Option<RegionId>| r.is_none_or(|r| r == p.region);

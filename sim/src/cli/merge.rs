@@ -15,6 +15,9 @@ struct SummaryFile {
     path: String,
     seeds: [u64; 2],
     shard: [u64; 2],
+    // Absent in summaries written before sweeps took `--policy`: no policy file.
+    #[serde(default)]
+    policy: Option<String>,
     knobs: Vec<String>,
     scenarios: usize,
     runs: usize,
@@ -57,6 +60,8 @@ fn merged(files: &[PathBuf]) -> Result<(Summary, Vec<Regression>), String> {
             Some("path")
         } else if p.seeds != first.seeds {
             Some("seeds")
+        } else if p.policy != first.policy {
+            Some("policy")
         } else if p.knobs != first.knobs {
             Some("knobs")
         } else if p.shard.count != first.shard.count {
@@ -107,6 +112,7 @@ fn merged(files: &[PathBuf]) -> Result<(Summary, Vec<Regression>), String> {
         path: first.path.clone(),
         seeds: first.seeds.clone(),
         shard: Shard::ALL,
+        policy: first.policy.clone(),
         knobs: first.knobs.clone(),
         scenarios: first.scenarios,
         runs: parts.iter().map(|p| p.runs).sum(),
@@ -140,6 +146,7 @@ fn read(path: &Path) -> Result<Summary, String> {
         path: f.path,
         seeds: start..end,
         shard,
+        policy: f.policy,
         knobs: f.knobs,
         scenarios: f.scenarios,
         runs: f.runs,

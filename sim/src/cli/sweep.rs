@@ -1,11 +1,10 @@
 //! `gatesim sweep`: every scenario × seed (or one shard of the seeds) on worker threads,
-//! a progress line on a terminal, then the failures with one replay line each.
+//! a progress bar with an ETA on a terminal, then the failures with one replay line each.
 
-use super::{load, replay_line, scenario_files};
+use super::{load, replay_line_with_policy, scenario_files};
 use crate::runner::{judge, Judge};
 use crate::world::World;
 use gatesim_core::Regression;
-use std::io::{IsTerminal, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -82,6 +81,8 @@ pub(super) struct Summary {
     pub(super) seeds: Range<u64>,
     /// The shard this summary covers.
     pub(super) shard: Shard,
+    /// The `--policy` file, as given.
+    pub(super) policy: Option<String>,
     /// Knobs on, by incident id.
     pub(super) knobs: Vec<String>,
     /// Scenario files swept.
@@ -123,7 +124,12 @@ impl Summary {
             ));
             out.push_str(&format!(
                 "     replay: {}\n",
-                replay_line(&f.file, f.seed, knobs)
+                replay_line_with_policy(
+                    &f.file,
+                    f.seed,
+                    self.policy.as_deref().map(Path::new),
+                    knobs
+                )
             ));
         }
         out
@@ -149,6 +155,7 @@ impl Summary {
             "path": self.path,
             "seeds": [self.seeds.start, self.seeds.end],
             "shard": [self.shard.index, self.shard.count],
+            "policy": self.policy,
             "knobs": self.knobs,
             "scenarios": self.scenarios,
             "runs": self.runs,
@@ -160,15 +167,26 @@ impl Summary {
 /// The `v` of a sweep summary file.
 pub(super) const SUMMARY_VERSION: u64 = 1;
 
+/// How a sweep runs, besides its path, seeds and jobs.
+pub(super) struct Options<'a> {
+    /// A policy file replacing each scenario's `policy` section.
+    pub(super) policy: Option<&'a Path>,
+    /// Knobs on.
+    pub(super) knobs: &'a [Regression],
+    /// The shard to run.
+    pub(super) shard: Shard,
+    /// Where to write the summary, if anywhere.
+    pub(super) summary_json: Option<&'a Path>,
+}
+
 /// Runs the sweep (or one shard of it); returns the exit status.
-pub(super) fn sweep(
-    path: &Path,
-    seeds: Range<u64>,
-    jobs: usize,
-    knobs: &[Regression],
-    shard: Shard,
-    summary_json: Option<&Path>,
-) -> u8 {
+pub(super) fn sweep(path: &Path, seeds: Range<u64>, jobs: usize, how: &Options<'_>) -> u8 {
+    let Options {
+        policy,
+        knobs,
+        shard,
+        summary_json,
+    } = *how;
     let files = match scenario_files(path) {
         Ok(f) => f,
         Err(e) => {
@@ -178,7 +196,7 @@ pub(super) fn sweep(
     };
     let worlds: Vec<(PathBuf, World)> = files
         .iter()
-        .filter_map(|f| load(f, None, knobs).map(|w| (f.clone(), w)))
+        .filter_map(|f| load(f, policy, knobs).map(|w| (f.clone(), w)))
         .collect();
     if worlds.len() < files.len() {
         return 2;
@@ -198,6 +216,7 @@ pub(super) fn sweep(
         path: path.display().to_string(),
         seeds,
         shard,
+        policy: policy.map(|p| p.display().to_string()),
         knobs: knobs.iter().map(|k| k.incident().to_string()).collect(),
         scenarios: worlds.len(),
         runs: work.len(),
@@ -222,13 +241,13 @@ pub(super) fn sweep(
     u8::from(!summary.failures.is_empty())
 }
 
-/// Runs every job on `jobs` worker threads (a progress line on a terminal): the failing
+/// Runs every job on `jobs` worker threads (a progress bar on a terminal): the failing
 /// ones, by job index, in job order.
 fn run_all(work: &[Job<'_>], jobs: usize) -> Vec<(usize, Vec<String>)> {
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Vec<String>)>> = Mutex::new(Vec::new());
-    let progress = std::io::stderr().is_terminal();
+    let bar = super::progress::bar(work.len() as u64);
+    bar.set_message("runs, 0 failing");
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
@@ -236,23 +255,18 @@ fn run_all(work: &[Job<'_>], jobs: usize) -> Vec<(usize, Vec<String>)> {
                 let Some(job) = work.get(i) else { break };
                 let failures = run_job(job);
                 if !failures.is_empty() {
-                    results
+                    let mut results = results
                         .lock()
-                        .expect("no worker panics while holding the lock")
-                        .push((i, failures));
+                        .expect("no worker panics while holding the lock");
+                    results.push((i, failures));
+                    bar.set_message(format!("runs, {} failing", results.len()));
                 }
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if progress && (n.is_multiple_of(16) || n == work.len()) {
-                    let failed = results.lock().map(|r| r.len()).unwrap_or(0);
-                    eprint!("\r{n}/{} runs, {failed} failing", work.len());
-                    let _ = std::io::stderr().flush();
-                }
+                bar.inc(1);
             });
         }
     });
-    if progress {
-        eprintln!();
-    }
+    // The report on stdout repeats the counts: the bar leaves no line behind.
+    bar.finish_and_clear();
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
     results

@@ -372,6 +372,20 @@ pub(super) fn projects(raw: &RawScenario, ctx: &mut Ctx, names: &mut Names, cata
 }
 
 fn latency_spec(latency: &RawLatency, path: &str, ctx: &mut Ctx, spec: &mut ProviderSpec) {
+    if let Some(t) = &latency.fixed {
+        let field = format!("{path}.latency.fixed");
+        if latency.p50.is_some() || latency.p99.is_some() {
+            ctx.err(
+                &field,
+                "not with p50 or p99 (a fixed latency has no spread: give one or the other)",
+            );
+        }
+        if let Some(fixed) = ctx.latency(&field, &t.0) {
+            (spec.latency_p50, spec.latency_p99) = (fixed, fixed);
+            spec.latency_fixed = Some(fixed);
+        }
+        return;
+    }
     if let Some(t) = &latency.p50 {
         let field = format!("{path}.latency.p50");
         spec.latency_p50 = ctx.latency(&field, &t.0).unwrap_or(spec.latency_p50);

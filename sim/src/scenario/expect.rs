@@ -73,6 +73,9 @@ fn foreign(e: &RawExpect, path: &str, ctx: &mut Ctx, shape: &str, allowed: &[&st
         ("status", e.status.is_some()),
         ("served_by", e.served_by.is_some()),
         ("attempts", e.attempts.is_some()),
+        ("retry_after_s", e.retry_after_s.is_some()),
+        ("hint", e.hint.is_some()),
+        ("attempt_order", e.attempt_order.is_some()),
         ("state_at_end", e.state_at_end.is_some()),
         ("min", e.min.is_some()),
         ("max", e.max.is_some()),
@@ -88,6 +91,21 @@ fn foreign(e: &RawExpect, path: &str, ctx: &mut Ctx, shape: &str, allowed: &[&st
     }
 }
 
+/// The fields of a request expectation besides `request`: each pins one thing.
+const REQUEST_PINS: [&str; 7] = [
+    "outcome",
+    "status",
+    "served_by",
+    "attempts",
+    "retry_after_s",
+    "hint",
+    "attempt_order",
+];
+
+/// Most entries in one `attempt_order` (a request's attempts are bounded by the policy;
+/// a longer list can never be met).
+const ATTEMPT_ORDER_MAX: usize = 1_000;
+
 fn request_expectation(
     e: &RawExpect,
     path: &str,
@@ -95,13 +113,7 @@ fn request_expectation(
     names: &Names,
     workload: &Workload,
 ) -> Option<Expectation> {
-    foreign(
-        e,
-        path,
-        ctx,
-        "request",
-        &["outcome", "status", "served_by", "attempts"],
-    );
+    foreign(e, path, ctx, "request", &REQUEST_PINS);
     let index = e.request?;
     let count = workload.requests.len() as u64;
     // With generators, indices count generated requests too (submission order).
@@ -114,10 +126,19 @@ fn request_expectation(
             ),
         );
     }
-    if e.outcome.is_none() && e.status.is_none() && e.served_by.is_none() && e.attempts.is_none() {
+    let pins = [
+        e.outcome.is_some(),
+        e.status.is_some(),
+        e.served_by.is_some(),
+        e.attempts.is_some(),
+        e.retry_after_s.is_some(),
+        e.hint.is_some(),
+        e.attempt_order.is_some(),
+    ];
+    if !pins.contains(&true) {
         ctx.err(
             path,
-            "checks nothing (give outcome, status, served_by or attempts)",
+            format!("checks nothing (give {})", REQUEST_PINS.join(", ")),
         );
     }
     let options = OUTCOMES.map(|o| (o.name(), o));
@@ -131,21 +152,63 @@ fn request_expectation(
             format!("{s} is not an HTTP status"),
         );
     }
-    let served_by = match &e.served_by {
-        Some(name) => Some(KeyId(names.credentials.resolve(
-            ctx,
-            &format!("{path}.served_by"),
-            name,
-        )?)),
-        None => None,
+    let credential = |ctx: &mut Ctx, field: &str, name: &str| {
+        let at = format!("{path}.{field}");
+        names.credentials.resolve(ctx, &at, name).map(KeyId)
     };
+    // Every reference is resolved (and every unknown one reported) before any is given up on.
+    let served_by = (e.served_by.as_ref()).map(|name| credential(ctx, "served_by", name));
+    let hint = (e.hint.as_ref()).map(|name| credential(ctx, "hint", name));
+    let attempt_order =
+        (e.attempt_order.as_ref()).map(|list| attempt_order(list, path, ctx, &credential));
     Some(Expectation::Request {
         index,
         outcome,
         status: e.status,
-        served_by,
+        served_by: resolved(served_by)?,
         attempts: e.attempts,
+        retry_after_s: e.retry_after_s,
+        hint: resolved(hint)?,
+        attempt_order: resolved(attempt_order)?,
     })
+}
+
+/// An optional field's resolution: `Some(None)` when it is not given, `None` when it is
+/// given and did not resolve.
+fn resolved<T>(field: Option<Option<T>>) -> Option<Option<T>> {
+    field.map_or(Some(None), |v| v.map(Some))
+}
+
+/// `expect[i].attempt_order`: credential ids, each resolved (every unknown one reported).
+fn attempt_order(
+    list: &[String],
+    path: &str,
+    ctx: &mut Ctx,
+    credential: &dyn Fn(&mut Ctx, &str, &str) -> Option<KeyId>,
+) -> Option<Vec<KeyId>> {
+    if list.is_empty() {
+        ctx.err(
+            format!("{path}.attempt_order"),
+            "empty (a request makes at least one attempt, unless it has no route: pin attempts: 0)",
+        );
+        return None;
+    }
+    if list.len() > ATTEMPT_ORDER_MAX {
+        ctx.err(
+            format!("{path}.attempt_order"),
+            format!(
+                "{} entries is too many (at most {ATTEMPT_ORDER_MAX})",
+                list.len()
+            ),
+        );
+        return None;
+    }
+    let keys: Vec<Option<KeyId>> = list
+        .iter()
+        .enumerate()
+        .map(|(j, name)| credential(ctx, &format!("attempt_order[{j}]"), name))
+        .collect();
+    keys.into_iter().collect()
 }
 
 fn credential_expectation(

@@ -105,6 +105,9 @@ pub(super) struct RawLatency {
     /// 99th percentile.
     #[serde(default)]
     pub p99: Option<DurText>,
+    /// Every answer exactly this late (not with p50 or p99).
+    #[serde(default)]
+    pub fixed: Option<DurText>,
 }
 
 /// `models[i]`: `served_by` or `alias_of`, exactly one.
@@ -400,6 +403,12 @@ pub(super) struct RawExpect {
     pub served_by: Option<String>,
     #[serde(default)]
     pub attempts: Option<u32>,
+    #[serde(default)]
+    pub retry_after_s: Option<u64>,
+    #[serde(default)]
+    pub hint: Option<String>,
+    #[serde(default)]
+    pub attempt_order: Option<Vec<String>>,
     #[serde(default)]
     pub credential: Option<String>,
     #[serde(default)]

@@ -264,7 +264,10 @@ fn full_file_builds_its_workload_expectations_and_swarm() {
             outcome: Some(Outcome::Success),
             status: None,
             served_by: Some(KeyId(1)),
-            attempts: Some(2)
+            attempts: Some(2),
+            retry_after_s: None,
+            hint: None,
+            attempt_order: None,
         }
     );
     assert_eq!(
@@ -586,4 +589,6 @@ fn compound_and_fractional_durations() {
 
 mod bad_input;
 mod contract;
+mod expect_pins;
+mod fixed_latency;
 mod library;

@@ -117,12 +117,20 @@ fn project(c: &Catalog, p: ProjectId) -> String {
 
 fn provider(c: &Catalog, p: &gatesim_core::Provider, spec: &ProviderSpec) -> RawProvider {
     let default = ProviderSpec::default();
-    let latency = (spec.latency_p50 != default.latency_p50
-        || spec.latency_p99 != default.latency_p99)
-        .then(|| RawLatency {
-            p50: Some(dur(spec.latency_p50)),
-            p99: Some(dur(spec.latency_p99)),
-        });
+    let latency = match spec.latency_fixed {
+        Some(fixed) => Some(RawLatency {
+            p50: None,
+            p99: None,
+            fixed: Some(dur(fixed)),
+        }),
+        None => (spec.latency_p50 != default.latency_p50
+            || spec.latency_p99 != default.latency_p99)
+            .then(|| RawLatency {
+                p50: Some(dur(spec.latency_p50)),
+                p99: Some(dur(spec.latency_p99)),
+                fixed: None,
+            }),
+    };
     RawProvider {
         id: p.name.clone(),
         style: Some(spec.style.name().to_owned()),
@@ -438,12 +446,20 @@ fn expect(c: &Catalog, e: &Expectation) -> RawExpect {
             status,
             served_by,
             attempts,
+            retry_after_s,
+            hint,
+            attempt_order,
         } => RawExpect {
             request: Some(*index),
             outcome: outcome.map(|o| o.name().to_owned()),
             status: *status,
             served_by: served_by.map(|k| key(c, k)),
             attempts: *attempts,
+            retry_after_s: *retry_after_s,
+            hint: hint.map(|k| key(c, k)),
+            attempt_order: attempt_order
+                .as_ref()
+                .map(|keys| keys.iter().map(|k| key(c, *k)).collect()),
             ..RawExpect::default()
         },
         Expectation::CredentialState { credential, state } => RawExpect {

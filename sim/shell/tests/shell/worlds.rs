@@ -45,11 +45,13 @@ pub(crate) fn two_regions(id: &str) -> TwoRegions {
         style: Style::OpenAi,
         latency_p50: Duration::from_ms(300),
         latency_p99: Duration::from_ms(1500),
+        latency_fixed: None,
     };
     w.providers[anthropic.index()] = ProviderSpec {
         style: Style::Anthropic,
         latency_p50: Duration::from_ms(500),
         latency_p99: Duration::from_ms(2000),
+        latency_fixed: None,
     };
     // The gateway gives up on an attempt after 10 s, and promises as much.
     b.policy().attempt_timeout = Duration::from_secs(10);

@@ -275,7 +275,7 @@ fn f13_positional_arrays_are_refused_where_objects_are_expected() {
     let e = one_error(&with_provider(r#""latency": ["100ms", "300ms"]"#));
     assert_eq!(
         e,
-        "providers[0].latency: a positional array is not accepted here: write an object with named fields (p50, p99)"
+        "providers[0].latency: a positional array is not accepted here: write an object with named fields (p50, p99, fixed)"
     );
     let text = minimal("").replacen(
         r#"{ "id": "p", "regions": ["r"] }"#,
