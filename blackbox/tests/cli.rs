@@ -960,3 +960,52 @@ fn a_sweep_on_a_terminal_draws_a_progress_bar() {
     assert!(terminal.contains(" failing ("), "{terminal}");
     assert!(terminal.contains(" left)"), "{terminal}");
 }
+
+/// A snapshot whose scenario was deleted or renamed is reported (exit 1), and removed by
+/// `--accept`, as `cargo insta test --unreferenced` would.
+#[test]
+fn an_orphaned_snapshot_is_reported_then_removed_by_accept() {
+    let dir = std::env::temp_dir().join(format!("gatesim-orphan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("snapshots")).expect("a temp dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(
+        root.join("scenarios/incidents/invalid-key-400.json"),
+        dir.join("invalid-key-400.json"),
+    )
+    .expect("copy a scenario");
+    let accept = gatesim()
+        .arg("snapshot")
+        .arg(&dir)
+        .arg("--accept")
+        .output()
+        .expect("gatesim runs");
+    assert_eq!(accept.status.code(), Some(0));
+    let orphan = dir.join("snapshots/renamed-away.snap");
+    std::fs::copy(dir.join("snapshots/invalid-key-400.snap"), &orphan).expect("an orphan");
+    let out = gatesim()
+        .arg("snapshot")
+        .arg(&dir)
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("renamed-away.snap: no scenario in"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 snapshot orphaned"), "{stdout}");
+    assert!(orphan.exists(), "reported, not removed");
+    let out = gatesim()
+        .arg("snapshot")
+        .arg(&dir)
+        .arg("--accept")
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("1 snapshot removed"), "{stdout}");
+    assert!(!orphan.exists());
+    assert!(dir.join("snapshots/invalid-key-400.snap").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -27,7 +27,7 @@ pub(super) struct Args {
 
 /// Runs the command; returns the exit status: 2 when a scenario does not load or a
 /// snapshot file cannot be written, else 1 when a run failed or (without `--accept`)
-/// a snapshot is new or changed, else 0.
+/// a snapshot is new, changed or orphaned (no scenario has its id), else 0.
 pub(super) fn snapshot(args: Args) -> u8 {
     let Args {
         path,
@@ -62,6 +62,13 @@ pub(super) fn snapshot(args: Args) -> u8 {
         }
     };
     let mut counts = Counts::default();
+    match orphans(path, &outcomes, accept) {
+        Ok(n) => counts.orphans = n,
+        Err(e) => {
+            eprintln!("gatesim: {e}");
+            return 2;
+        }
+    }
     for o in &outcomes {
         match o {
             Outcome::Compared(s) => print_one(s, accept, &mut counts),
@@ -98,13 +105,64 @@ struct Counts {
     changed: usize,
     failed: usize,
     invalid: usize,
+    /// Snapshots no scenario of the directory has (reported, or removed with `--accept`).
+    orphans: usize,
+}
+
+/// Snapshot files in a directory's `snapshots/` that no scenario there names (its
+/// scenario was deleted or renamed): each reported, or removed with `--accept`, as
+/// `cargo insta test --unreferenced` would. Only for a directory whose every scenario
+/// loaded and ran (the id of one that did not is not known for sure); the count.
+fn orphans(path: &Path, outcomes: &[Outcome], accept: bool) -> Result<usize, String> {
+    let ids: Option<Vec<&str>> = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Compared(s) => Some(s.id.as_str()),
+            Outcome::Aborted { .. } | Outcome::Invalid { .. } => None,
+        })
+        .collect();
+    let Some(ids) = ids.filter(|_| path.is_dir()) else {
+        return Ok(0);
+    };
+    let dir = path.join("snapshots");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "snap"))
+        .collect();
+    files.sort();
+    let mut n = 0;
+    for f in files {
+        let id = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        if ids.contains(&id) {
+            continue;
+        }
+        n += 1;
+        if accept {
+            std::fs::remove_file(&f).map_err(|e| format!("cannot remove {}: {e}", f.display()))?;
+            println!(
+                "removed {}: no scenario in {} has id {id:?}",
+                f.display(),
+                path.display()
+            );
+        } else {
+            println!(
+                "orphan  {}: no scenario in {} has id {id:?} (restore it, or --accept removes the snapshot)",
+                f.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(n)
 }
 
 impl Counts {
     fn exit_status(&self, accept: bool) -> u8 {
         if self.invalid > 0 {
             2
-        } else if self.failed > 0 || (!accept && self.new + self.changed > 0) {
+        } else if self.failed > 0 || (!accept && self.new + self.changed + self.orphans > 0) {
             1
         } else {
             0
@@ -175,6 +233,14 @@ fn print_summary(
     }
     if c.invalid > 0 {
         line.push_str(&format!(", {} invalid", c.invalid));
+    }
+    if c.orphans > 0 {
+        let what = if accept { "removed" } else { "orphaned" };
+        line.push_str(&format!(
+            ", {} snapshot{} {what}",
+            c.orphans,
+            if c.orphans == 1 { "" } else { "s" }
+        ));
     }
     println!("{line}");
     if !accept && c.new + c.changed > 0 {
