@@ -115,6 +115,42 @@ pub fn expectations(world: &World, run: &Run, summary: &Summary) -> Vec<String> 
                     ));
                 }
             }
+            Expectation::Cooldown {
+                credential,
+                model,
+                until,
+            } => {
+                let scope = model.as_deref().map(gatesim_core::Scope::of);
+                let last = run
+                    .trace
+                    .entries
+                    .iter()
+                    .rev()
+                    .find_map(|e| match &e.record {
+                        crate::trace::Record::Core(gatesim_core::Event::CooledDown {
+                            credential: k,
+                            scope: s,
+                            until,
+                            ..
+                        }) if k == credential && scope.is_none_or(|want| want == *s) => {
+                            Some(*until)
+                        }
+                        _ => None,
+                    });
+                let who = cat.credential(*credential).name.as_str();
+                let of = model
+                    .as_deref()
+                    .map_or(String::new(), |m| format!(" for {m}"));
+                match last {
+                    Some(got) if got == *until => {}
+                    Some(got) => failed.push(format!(
+                        "expect[{i}]: {who}'s last cooldown{of} ends at {got}, expected {until}"
+                    )),
+                    None => failed.push(format!(
+                        "expect[{i}]: {who} was never cooled down{of}, expected a cooldown ending at {until}"
+                    )),
+                }
+            }
             Expectation::Metric { name, min, max } => match summary.get(name) {
                 None => failed.push(format!(
                     "expect[{i}]: unknown metric {name:?} (known: {})",

@@ -460,6 +460,16 @@ pub enum Expectation {
         /// State.
         state: CredentialState,
     },
+    /// The last rate-limit cooldown the gateway wrote for a credential (for one model, or
+    /// any) ends at this time.
+    Cooldown {
+        /// Credential.
+        credential: KeyId,
+        /// The model (canonical or custom name) whose health scope it is; `None` = any.
+        model: Option<String>,
+        /// The end it reported, merged with what was there.
+        until: Instant,
+    },
     /// A metric of the summary is within bounds.
     Metric {
         /// Metric name (see `metrics::Summary::get`).

@@ -77,6 +77,8 @@ fn foreign(e: &RawExpect, path: &str, ctx: &mut Ctx, shape: &str, allowed: &[&st
         ("hint", e.hint.is_some()),
         ("attempt_order", e.attempt_order.is_some()),
         ("state_at_end", e.state_at_end.is_some()),
+        ("cooled_until", e.cooled_until.is_some()),
+        ("model", e.model.is_some()),
         ("min", e.min.is_some()),
         ("max", e.max.is_some()),
     ];
@@ -217,15 +219,30 @@ fn credential_expectation(
     ctx: &mut Ctx,
     names: &Names,
 ) -> Option<Expectation> {
-    foreign(e, path, ctx, "credential", &["state_at_end"]);
+    foreign(
+        e,
+        path,
+        ctx,
+        "credential",
+        &["state_at_end", "cooled_until", "model"],
+    );
     let name = e.credential.as_ref()?;
     let key = names
         .credentials
         .resolve(ctx, &format!("{path}.credential"), name);
+    if let Some(until) = &e.cooled_until {
+        return cooldown_expectation(e, path, ctx, names, key, until);
+    }
+    if e.model.is_some() {
+        ctx.err(
+            format!("{path}.model"),
+            "only with cooled_until (the state at the end is the credential's, in every model)",
+        );
+    }
     let Some(state) = &e.state_at_end else {
         ctx.err(
             format!("{path}.state_at_end"),
-            "missing (blacklisted or usable)",
+            "missing (blacklisted or usable; or pin cooled_until)",
         );
         return None;
     };
@@ -242,6 +259,37 @@ fn credential_expectation(
     Some(Expectation::CredentialState {
         credential: KeyId(key?),
         state,
+    })
+}
+
+/// `{"credential": "k0", "cooled_until": "2m0.1s", "model": "m"}`: the last cooldown the
+/// gateway wrote for the credential (in that model's scope, or any) ends then.
+fn cooldown_expectation(
+    e: &RawExpect,
+    path: &str,
+    ctx: &mut Ctx,
+    names: &Names,
+    key: Option<u32>,
+    until: &str,
+) -> Option<Expectation> {
+    if e.state_at_end.is_some() {
+        ctx.err(
+            format!("{path}.cooled_until"),
+            "with state_at_end (give one per entry)",
+        );
+    }
+    let until = ctx.duration(&format!("{path}.cooled_until"), until);
+    let model = match &e.model {
+        Some(m) => {
+            names.models.resolve(ctx, &format!("{path}.model"), m)?;
+            Some(m.clone())
+        }
+        None => None,
+    };
+    Some(Expectation::Cooldown {
+        credential: KeyId(key?),
+        model,
+        until: gatesim_core::Instant::ZERO + until?,
     })
 }
 

@@ -414,6 +414,10 @@ pub(super) struct RawExpect {
     #[serde(default)]
     pub state_at_end: Option<String>,
     #[serde(default)]
+    pub cooled_until: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
     pub metric: Option<String>,
     #[serde(default)]
     pub min: Option<u64>,

@@ -473,6 +473,16 @@ fn expect(c: &Catalog, e: &Expectation) -> RawExpect {
             ),
             ..RawExpect::default()
         },
+        Expectation::Cooldown {
+            credential,
+            model,
+            until,
+        } => RawExpect {
+            credential: Some(key(c, *credential)),
+            cooled_until: Some(super::text::format_duration(until.as_ms())),
+            model: model.clone(),
+            ..RawExpect::default()
+        },
         Expectation::Metric { name, min, max } => RawExpect {
             metric: Some(name.clone()),
             min: *min,

@@ -92,3 +92,39 @@ fn bad_pins_are_errors_at_their_field() {
         assert!(e.iter().any(|x| x.starts_with(w)), "no {w:?} in {e:#?}");
     }
 }
+
+/// `cooled_until` pins the end of the last cooldown the gateway wrote for a credential:
+/// k0's 429 at t+0.107s with `Retry-After: 120` cools it until t+120.107s, k1's until
+/// t+180.180s; none in another model's scope.
+#[test]
+fn a_cooldown_end_is_pinned_per_credential_and_model() {
+    let met = r#"{ "credential": "k0", "cooled_until": "120107ms" },
+                 { "credential": "k1", "cooled_until": "180180ms", "model": "claude-sonnet-4" }"#;
+    assert_eq!(failures(met), Vec::<String>::new());
+    let unmet = r#"{ "credential": "k0", "cooled_until": "2m" },
+                   { "credential": "k1", "cooled_until": "3m", "model": "claude-sonnet-4" }"#;
+    assert_eq!(
+        failures(unmet),
+        [
+            "expect[0]: k0's last cooldown ends at t+120.107s, expected t+120.000s",
+            "expect[1]: k1's last cooldown for claude-sonnet-4 ends at t+180.180s, expected t+180.000s",
+        ]
+    );
+    let w = ok(&incident(met));
+    assert_eq!(ok(&to_json(&w)), w, "written back unchanged");
+    let e = errors(&incident(
+        r#"{ "credential": "k0", "cooled_until": "2m", "state_at_end": "usable" },
+           { "credential": "k0", "cooled_until": "2m", "model": "gpt-9" },
+           { "credential": "k0", "state_at_end": "usable", "model": "claude-sonnet-4" },
+           { "credential": "k0", "cooled_until": "soon" }"#,
+    ));
+    let want = [
+        "expect[0].cooled_until: with state_at_end",
+        "expect[1].model: unknown model \"gpt-9\"",
+        "expect[2].model: only with cooled_until",
+        "expect[3].cooled_until: ",
+    ];
+    for w in want {
+        assert!(e.iter().any(|x| x.starts_with(w)), "no {w:?} in {e:#?}");
+    }
+}
