@@ -91,6 +91,44 @@ pub fn judge(world: &World, seed: u64, how: Judge) -> Result<Verdict, EngineErro
     })
 }
 
+/// Why a `cooled_until` expectation is unmet, if it is: the last cooldown the gateway wrote
+/// for `credential` (in `model`'s scope, or any) must end at `until`.
+fn cooldown_unmet(
+    i: usize,
+    world: &World,
+    run: &Run,
+    credential: gatesim_core::KeyId,
+    model: Option<&str>,
+    until: gatesim_core::Instant,
+) -> Option<String> {
+    let scope = model.map(gatesim_core::Scope::of);
+    let last = run
+        .trace
+        .entries
+        .iter()
+        .rev()
+        .find_map(|e| match &e.record {
+            crate::trace::Record::Core(gatesim_core::Event::CooledDown {
+                credential: k,
+                scope: s,
+                until,
+                ..
+            }) if *k == credential && scope.is_none_or(|want| want == *s) => Some(*until),
+            _ => None,
+        });
+    let who = world.catalog.credential(credential).name.as_str();
+    let of = model.map_or(String::new(), |m| format!(" for {m}"));
+    match last {
+        Some(got) if got == until => None,
+        Some(got) => Some(format!(
+            "expect[{i}]: {who}'s last cooldown{of} ends at {got}, expected {until}"
+        )),
+        None => Some(format!(
+            "expect[{i}]: {who} was never cooled down{of}, expected a cooldown ending at {until}"
+        )),
+    }
+}
+
 /// The scenario's own expectations that the run did not meet.
 pub fn expectations(world: &World, run: &Run, summary: &Summary) -> Vec<String> {
     let mut failed = Vec::new();
@@ -119,38 +157,14 @@ pub fn expectations(world: &World, run: &Run, summary: &Summary) -> Vec<String> 
                 credential,
                 model,
                 until,
-            } => {
-                let scope = model.as_deref().map(gatesim_core::Scope::of);
-                let last = run
-                    .trace
-                    .entries
-                    .iter()
-                    .rev()
-                    .find_map(|e| match &e.record {
-                        crate::trace::Record::Core(gatesim_core::Event::CooledDown {
-                            credential: k,
-                            scope: s,
-                            until,
-                            ..
-                        }) if k == credential && scope.is_none_or(|want| want == *s) => {
-                            Some(*until)
-                        }
-                        _ => None,
-                    });
-                let who = cat.credential(*credential).name.as_str();
-                let of = model
-                    .as_deref()
-                    .map_or(String::new(), |m| format!(" for {m}"));
-                match last {
-                    Some(got) if got == *until => {}
-                    Some(got) => failed.push(format!(
-                        "expect[{i}]: {who}'s last cooldown{of} ends at {got}, expected {until}"
-                    )),
-                    None => failed.push(format!(
-                        "expect[{i}]: {who} was never cooled down{of}, expected a cooldown ending at {until}"
-                    )),
-                }
-            }
+            } => failed.extend(cooldown_unmet(
+                i,
+                world,
+                run,
+                *credential,
+                model.as_deref(),
+                *until,
+            )),
             Expectation::Metric { name, min, max } => match summary.get(name) {
                 None => failed.push(format!(
                     "expect[{i}]: unknown metric {name:?} (known: {})",
