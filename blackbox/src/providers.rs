@@ -416,6 +416,11 @@ fn attempt_line(t_ms: u64, world: &World, a: &Attempt) -> Line {
 
 /// Records the answer to `attempt` with `status` and `cause` at the time now.
 fn answered(log: &Log, attempt: u64, status: u16, cause: Cause) {
+    answered_stream(log, attempt, status, cause, None);
+}
+
+/// [`answered`] for a streamed answer that sends `bytes` of events.
+fn answered_stream(log: &Log, attempt: u64, status: u16, cause: Cause, bytes: Option<u64>) {
     log.push(|t_ms| Line::Answer {
         t_ms,
         attempt: Tag::Number(attempt),
@@ -425,6 +430,7 @@ fn answered(log: &Log, attempt: u64, status: u16, cause: Cause) {
             Cause::RateLimited { hint } => hint.map(gatesim_core::Duration::as_ms),
             _ => None,
         },
+        stream_bytes: bytes,
     });
 }
 
@@ -484,7 +490,9 @@ async fn deliver(
             if let Some(v) = &answer.retry_after_ms {
                 headers.push(("retry-after-ms", v.clone()));
             }
-            answered(log, attempt, answer.status, cause);
+            if answer.status != 200 || !streamed {
+                answered(log, attempt, answer.status, cause);
+            }
             if answer.status != 200 {
                 return write_plain(stream, answer.status, &headers, &answer.body)
                     .await
@@ -501,6 +509,8 @@ async fn deliver(
                 StreamProgress::BrokeBeforeFirstByte => 0,
             };
             let complete = sent == events.len();
+            let bytes = events[..sent].iter().map(|e| e.len() as u64).sum();
+            answered_stream(log, attempt, 200, cause, Some(bytes));
             let ok = write_events(stream, &events[..sent], complete)
                 .await
                 .is_ok();

@@ -165,6 +165,11 @@ pub enum Line {
         /// For `rate_limited`: the wait the answer's Retry-After conveys.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hint_ms: Option<u64>,
+        /// For a streamed answer: the bytes of the event stream the provider sent before
+        /// it ended or broke. Recorded for reading; not judged (the cause says whether the
+        /// stream broke, and before or after its first byte).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream_bytes: Option<u64>,
     },
     /// The client got its answer.
     Response {
@@ -364,6 +369,7 @@ fn line_of(e: &crate::trace::Entry, names: &Names, cat: &gatesim_core::Catalog) 
                 Cause::RateLimited { hint } => hint.map(Duration::as_ms),
                 _ => None,
             },
+            stream_bytes: None,
         },
         Record::Responded { request, response } => Line::Response {
             t_ms,
