@@ -226,6 +226,17 @@ pub async fn run_units(
     adapter: &Arc<Adapter>,
     jobs: usize,
 ) -> Vec<Result<Outcome, String>> {
+    run_units_each(units, adapter, jobs, |_, _| {}).await
+}
+
+/// [`run_units`], handing each result to `each` as soon as it and every earlier one are
+/// in (so a directory's rows appear as they finish, in file order).
+pub async fn run_units_each(
+    units: &[Unit],
+    adapter: &Arc<Adapter>,
+    jobs: usize,
+    mut each: impl FnMut(&Unit, &Result<Outcome, String>),
+) -> Vec<Result<Outcome, String>> {
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut tasks = Vec::new();
     for u in units {
@@ -236,11 +247,12 @@ pub async fn run_units(
         }));
     }
     let mut out = Vec::new();
-    for t in tasks {
-        out.push(
-            t.await
-                .unwrap_or_else(|e| Err(format!("the run panicked: {e}"))),
-        );
+    for (u, t) in units.iter().zip(tasks) {
+        let r = t
+            .await
+            .unwrap_or_else(|e| Err(format!("the run panicked: {e}")));
+        each(u, &r);
+        out.push(r);
     }
     out
 }
@@ -263,16 +275,15 @@ async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
             })
             .collect();
     }
-    let results = run_units(&units, &adapter, usize::from(args.jobs)).await;
     let (mut passed, mut failed) = (0, 0);
     let mut replays = Vec::new();
-    for (u, result) in units.iter().zip(results) {
+    run_units_each(&units, &adapter, usize::from(args.jobs), |u, result| {
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {
                 eprintln!("{}: {e}", u.file.display());
                 invalid += 1;
-                continue;
+                return;
             }
         };
         let history_out = args.history.as_ref().map(|h| match (many, u.rep) {
@@ -302,7 +313,8 @@ async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
             failed += 1;
             replays.push(replay_line(&u.file, args, history_out.as_deref()));
         }
-    }
+    })
+    .await;
     if many {
         println!("\n{passed} passed, {failed} failed, {invalid} could not run");
     }
