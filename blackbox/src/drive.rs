@@ -107,15 +107,8 @@ pub fn main(args: &Args) -> u8 {
             return 2;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("gatesim blackbox: cannot start the runtime: {e}");
-            return 2;
-        }
+    let Some(runtime) = crate::runtime("gatesim blackbox") else {
+        return 2;
     };
     runtime.block_on(async {
         tokio::select! {
@@ -144,15 +137,8 @@ fn bench_main(args: &Args) -> u8 {
     let (Some(unit), 0) = (units.into_iter().next(), invalid) else {
         return 2;
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("gatesim blackbox: cannot start the runtime: {e}");
-            return 2;
-        }
+    let Some(runtime) = crate::runtime("gatesim blackbox") else {
+        return 2;
     };
     runtime.block_on(crate::bench::bench(
         &unit.file,
@@ -791,7 +777,7 @@ async fn run_one(unit: &Unit, adapter: &Adapter) -> Result<Outcome, String> {
             .iter()
             .map(|(k, v)| adapter::fill(v, &with_key).map(|v| (k.clone(), v)))
             .collect::<Result<_, _>>()?;
-        let send = Send {
+        let call = ClientCall {
             tag,
             project: project.id.clone(),
             model: request.model.to_string(),
@@ -799,11 +785,11 @@ async fn run_one(unit: &Unit, adapter: &Adapter) -> Result<Outcome, String> {
             url: client_url.clone(),
             headers,
         };
-        log.named(tag, &send.model);
+        log.named(tag, &call.model);
         let (client, log) = (client.clone(), log.clone());
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(clock.wall(at)).await;
-            send.go(&client, &log).await;
+            call.go(&client, &log).await;
         }));
     }
     // Every request gets the scenario's span plus a generous margin to be answered.
@@ -935,7 +921,7 @@ async fn wait_ready(
 }
 
 /// One client request.
-struct Send {
+struct ClientCall {
     tag: u64,
     project: String,
     model: String,
@@ -944,7 +930,7 @@ struct Send {
     headers: Vec<(String, String)>,
 }
 
-impl Send {
+impl ClientCall {
     async fn go(
         self,
         client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,

@@ -18,3 +18,18 @@ pub mod record;
 pub mod serve;
 pub mod wire;
 pub mod world_file;
+
+/// The single-threaded runtime every black-box command runs on; `None` (the reason on
+/// stderr, prefixed with `who`) when it cannot start.
+pub(crate) fn runtime(who: &str) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("{who}: cannot start the runtime: {e}");
+            None
+        }
+    }
+}

@@ -224,7 +224,7 @@ enum Plan {
     },
     /// Answer now, outside the history (a model list, or a request the harness cannot
     /// attribute).
-    Refuse { status: u16, body: String },
+    Direct { status: u16, body: String },
 }
 
 async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
@@ -232,7 +232,7 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
     while let Some(req) = read_request(&mut stream, &mut buf).await {
         let plan = plan(&shared, &req);
         let keep = match plan {
-            Plan::Refuse { status, body } => {
+            Plan::Direct { status, body } => {
                 write_plain(&mut stream, status, &[], &body).await.is_ok()
             }
             Plan::Answer {
@@ -328,7 +328,7 @@ fn model_list(shared: &Shared) -> String {
 fn plan(shared: &Shared, req: &Request) -> Plan {
     let path = req.target.split('?').next().unwrap_or_default();
     if req.method == "GET" && path.ends_with("/models") {
-        return Plan::Refuse {
+        return Plan::Direct {
             status: 200,
             body: model_list(shared),
         };
@@ -343,7 +343,7 @@ fn plan(shared: &Shared, req: &Request) -> Plan {
     let (provider, region) = shared.place;
     let (credential, tag) = match attribute(shared, &got) {
         Ok(who) => who,
-        Err((status, body)) => return Plan::Refuse { status, body },
+        Err((status, body)) => return Plan::Direct { status, body },
     };
     let upstream = got.model.clone().unwrap_or_default();
     let requested = shared.log.model_of(tag).unwrap_or_else(|| upstream.clone());
@@ -380,7 +380,7 @@ fn plan(shared: &Shared, req: &Request) -> Plan {
     });
     drop(fake);
     let Some(p) = planned else {
-        return Plan::Refuse {
+        return Plan::Direct {
             status: 500,
             body: "gatesim: the fake planned no answer".to_string(),
         };

@@ -86,15 +86,8 @@ impl Server {
 
 /// Runs `gatesim serve` until SIGTERM or Ctrl-C; the exit status.
 pub fn main(args: &Args) -> u8 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("gatesim serve: cannot start the runtime: {e}");
-            return 2;
-        }
+    let Some(runtime) = crate::runtime("gatesim serve") else {
+        return 2;
     };
     match runtime.block_on(serve(args)) {
         Ok(()) => 0,
@@ -281,13 +274,12 @@ async fn handle(
         id
     };
     // A client that goes away cancels its request in the core.
-    let guard = Cancel {
+    let mut guard = Cancel {
         server: server.clone(),
         id,
         armed: true,
     };
     let answer = rx.await;
-    let mut guard = guard;
     guard.armed = false;
     let Ok(answer) = answer else {
         return Ok(full(
