@@ -119,10 +119,8 @@ fn outside(w: &World) -> Vec<&'static str> {
         },
     )
     .expect("runs");
-    let text = history::write(w, &run, "reference");
-    let recorded = history::parse(&text).expect("a written history parses");
-    let mut names: Vec<_> = history::check(w, &recorded)
-        .expect("a written history fits its scenario")
+    let mut names: Vec<_> = history::check_written(w, &run, "reference")
+        .expect("a written history parses and fits its scenario")
         .iter()
         .map(|v| v.invariant.name())
         .collect();

@@ -19,11 +19,7 @@ pub fn caught_in_process(world: &World, seed: u64, knob: Regression) -> Vec<&'st
     let Ok(run) = engine::run(&w, RunOptions { seed, record: true }) else {
         return Vec::new();
     };
-    let text = history::write(&w, &run, "reference");
-    let Ok(h) = history::parse(&text) else {
-        return Vec::new();
-    };
-    let mut names: Vec<&'static str> = history::check(&w, &h)
+    let mut names: Vec<&'static str> = history::check_written(&w, &run, "reference")
         .unwrap_or_default()
         .iter()
         .map(|v| v.invariant.name())

@@ -136,12 +136,6 @@ impl Log {
             gateway: Some(gateway.to_string()),
             slack_ms: Some(SLACK_MS),
         };
-        let mut out = serde_json::to_string(&header).unwrap_or_default();
-        out.push('\n');
-        for line in &self.lock().lines {
-            out.push_str(&serde_json::to_string(line).unwrap_or_default());
-            out.push('\n');
-        }
-        out
+        gatesim_sim::history::render(&header, &self.lock().lines)
     }
 }

@@ -38,6 +38,14 @@ pub struct HistoryError {
     pub message: String,
 }
 
+/// A line naming a request no earlier line sent.
+fn unknown_request(line: usize, request: &Tag) -> HistoryError {
+    err(
+        line,
+        format!("request: {request:?} has no request line before it"),
+    )
+}
+
 fn err(line: usize, message: impl Into<String>) -> HistoryError {
     HistoryError {
         line,
@@ -299,8 +307,6 @@ pub fn parse(text: &str) -> Result<History, HistoryError> {
 /// The history of an in-process run: the outside records of its trace, with none of the
 /// fields the gateway decides (the trace must have been recorded).
 pub fn write(world: &World, run: &Run, gateway: &str) -> String {
-    let cat = &world.catalog;
-    let mut out = String::new();
     let header = Header {
         kind: "history".to_string(),
         version: HISTORY_VERSION,
@@ -309,20 +315,40 @@ pub fn write(world: &World, run: &Run, gateway: &str) -> String {
         gateway: Some(gateway.to_string()),
         slack_ms: None,
     };
-    push_json(&mut out, &header);
-    for e in &run.trace.entries {
-        if let Some(line) = line_of(e, &run.names, cat) {
-            push_json(&mut out, &line);
-        }
-    }
-    for r in &run.final_state.cancelled {
-        let line = Line::Cancel {
-            t_ms: run.ended_at.as_ms(),
-            request: Tag::Number(r.0),
-        };
-        push_json(&mut out, &line);
+    let crossed = run
+        .trace
+        .entries
+        .iter()
+        .filter_map(|e| line_of(e, &run.names, &world.catalog));
+    let cancels = run.final_state.cancelled.iter().map(|r| Line::Cancel {
+        t_ms: run.ended_at.as_ms(),
+        request: Tag::Number(r.0),
+    });
+    render(&header, crossed.chain(cancels))
+}
+
+/// A history as JSON lines: the header, then each line.
+pub fn render(
+    header: &Header,
+    lines: impl IntoIterator<Item = impl std::borrow::Borrow<Line>>,
+) -> String {
+    let mut out = String::new();
+    push_json(&mut out, header);
+    for line in lines {
+        push_json(&mut out, line.borrow());
     }
     out
+}
+
+/// A run judged as its history would be: written as a harness would record it, read back
+/// (every gateway-side field derived from the wire again) and judged from outside.
+pub fn check_written(
+    world: &World,
+    run: &Run,
+    gateway: &str,
+) -> Result<Vec<Violation>, HistoryError> {
+    let h = parse(&write(world, run, gateway))?;
+    check(world, &h)
 }
 
 /// The history line of a trace record, if it crossed the wire (fault edges are the plan's,
@@ -697,12 +723,9 @@ pub fn to_run(world: &World, history: &History) -> Result<Run, HistoryError> {
                 body_digest,
                 ..
             } => {
-                let seen = requests.get_mut(request).ok_or_else(|| {
-                    err(
-                        n,
-                        format!("request: {request:?} has no request line before it"),
-                    )
-                })?;
+                let seen = requests
+                    .get_mut(request)
+                    .ok_or_else(|| unknown_request(n, request))?;
                 if seen.answered {
                     return Err(err(n, format!("request: {request:?} was already answered")));
                 }
@@ -800,12 +823,9 @@ pub fn to_run(world: &World, history: &History) -> Result<Run, HistoryError> {
                 stream_error,
                 ..
             } => {
-                let seen = requests.get_mut(request).ok_or_else(|| {
-                    err(
-                        n,
-                        format!("request: {request:?} has no request line before it"),
-                    )
-                })?;
+                let seen = requests
+                    .get_mut(request)
+                    .ok_or_else(|| unknown_request(n, request))?;
                 if seen.answered {
                     return Err(err(n, format!("request: {request:?} was answered twice")));
                 }
@@ -833,12 +853,9 @@ pub fn to_run(world: &World, history: &History) -> Result<Run, HistoryError> {
                 ));
             }
             Line::Cancel { request, .. } => {
-                let seen = requests.get(request).ok_or_else(|| {
-                    err(
-                        n,
-                        format!("request: {request:?} has no request line before it"),
-                    )
-                })?;
+                let seen = requests
+                    .get(request)
+                    .ok_or_else(|| unknown_request(n, request))?;
                 cancelled.push(seen.id);
             }
         }

@@ -124,10 +124,8 @@ fn the_knobs_visible_from_outside() {
         let run = engine::run(w, RunOptions { seed, record: true }).expect("runs");
         // Through the history a harness writes: every gateway-side field of the trace is
         // dropped on the way out and derived again from the wire on the way in.
-        let text = history::write(w, &run, "reference");
-        let recorded = history::parse(&text).expect("a written history parses");
-        let mut names: Vec<_> = history::check(w, &recorded)
-            .expect("a written history fits its scenario")
+        let mut names: Vec<_> = history::check_written(w, &run, "reference")
+            .expect("a written history parses and fits its scenario")
             .iter()
             .map(|v| v.invariant.name())
             .collect();
