@@ -59,8 +59,7 @@ fn pass(world: Terms<'_>, run: &Run, outside: Option<Duration>) -> Vec<Violation
         ledger: Ledger::new(world),
         report: Report::default(),
         evictions_applied: 0,
-        outside: outside.is_some(),
-        slack: outside.unwrap_or(Duration::ZERO),
+        outside,
     };
     let entries = &run.trace.entries;
     for (i, e) in entries.iter().enumerate() {
@@ -147,10 +146,9 @@ struct Pass<'w> {
     report: Report,
     /// Evictions that follow the current answer and were applied before it.
     evictions_applied: usize,
-    /// Judging a black-box history: no gateway reports, so wait rounds are inferred.
-    outside: bool,
-    /// How far the history's clock may be from the gateway's (0 in process).
-    slack: Duration,
+    /// Judging a black-box history (no gateway reports, so wait rounds are inferred), on a
+    /// clock this far from the gateway's; `None` in process.
+    outside: Option<Duration>,
 }
 
 impl<'w> Pass<'w> {
@@ -193,7 +191,7 @@ impl<'w> Pass<'w> {
         Ctx {
             world: self.world,
             now,
-            slack: self.slack,
+            slack: self.outside.unwrap_or(Duration::ZERO),
             ledger: &self.ledger,
             out: &mut self.report,
         }
@@ -232,7 +230,7 @@ impl<'w> Pass<'w> {
             Record::Core(ev) => self.event(now, ev),
             Record::Responded { request, response } => {
                 self.quiet_wait(now, *request);
-                let outside = self.outside;
+                let outside = self.outside.is_some();
                 let mut cx = self.cx(now);
                 let ledger = cx.ledger;
                 if let Some(open) = ledger.requests.get(request) {
@@ -332,15 +330,11 @@ impl<'w> Pass<'w> {
     /// latest answer and its next attempt or its answer (the engine and the shell dispatch
     /// the instant an answer arrives): written into the ledger as waiting until `now`.
     fn quiet_wait(&mut self, now: Instant, request: RequestId) {
-        if !self.outside {
+        let Some(slack) = self.outside else {
             return;
-        }
-        self.ledger.quiet_wait(
-            request,
-            now,
-            self.slack,
-            self.world.contract.wait_rounds_max,
-        );
+        };
+        self.ledger
+            .quiet_wait(request, now, slack, self.world.contract.wait_rounds_max);
     }
 
     /// A request waits until `until`: judged, then written into the ledger.
