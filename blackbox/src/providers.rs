@@ -211,17 +211,24 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// An attempt's planned answer.
+struct Due {
+    /// When it is due, in scenario time.
+    at: Instant,
+    /// The attempt's number in the history.
+    attempt: u64,
+    response: Response,
+    cause: Cause,
+    /// The upstream model asked for.
+    model: String,
+    /// Streamed.
+    stream: bool,
+}
+
 /// What to do with one request.
 enum Plan {
-    /// Answer at this scenario time.
-    Answer {
-        at: Instant,
-        attempt: u64,
-        response: Response,
-        cause: Cause,
-        model: String,
-        stream: bool,
-    },
+    /// Answer an attempt as the fake planned.
+    Answer(Due),
     /// Answer now, outside the history (a model list, or a request the harness cannot
     /// attribute).
     Direct { status: u16, body: String },
@@ -235,27 +242,7 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
             Plan::Direct { status, body } => {
                 write_plain(&mut stream, status, &[], &body).await.is_ok()
             }
-            Plan::Answer {
-                at,
-                attempt,
-                response,
-                cause,
-                model,
-                stream: streamed,
-            } => {
-                deliver(
-                    &mut stream,
-                    &mut buf,
-                    &shared,
-                    at,
-                    attempt,
-                    response,
-                    cause,
-                    &model,
-                    streamed,
-                )
-                .await
-            }
+            Plan::Answer(due) => deliver(&mut stream, &mut buf, &shared, due).await,
         };
         if !keep {
             return;
@@ -385,14 +372,14 @@ fn plan(shared: &Shared, req: &Request) -> Plan {
             body: "gatesim: the fake planned no answer".to_string(),
         };
     };
-    Plan::Answer {
+    Plan::Answer(Due {
         at: p.at.max(now),
         attempt: attempt_no,
         response: p.response,
         cause: p.cause,
         model: upstream,
         stream: got.stream,
-    }
+    })
 }
 
 /// The history line of an attempt as it arrived.
@@ -451,18 +438,15 @@ async fn wait_open(stream: &mut TcpStream, buf: &mut Vec<u8>, until: tokio::time
 }
 
 /// Delivers a planned answer; whether the connection stays usable.
-#[allow(clippy::too_many_arguments)] // one planned answer, spelled out
-async fn deliver(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    shared: &Shared,
-    at: Instant,
-    attempt: u64,
-    response: Response,
-    cause: Cause,
-    model: &str,
-    streamed: bool,
-) -> bool {
+async fn deliver(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared, due: Due) -> bool {
+    let Due {
+        at,
+        attempt,
+        response,
+        cause,
+        model,
+        stream: streamed,
+    } = due;
     let log = &shared.log;
     let clock = log.clock();
     match response {
@@ -499,10 +483,10 @@ async fn deliver(
                     .is_ok();
             }
             if !streamed {
-                let body = wire::success_body(shared.style, model, attempt);
+                let body = wire::success_body(shared.style, &model, attempt);
                 return write_plain(stream, 200, &headers, &body).await.is_ok();
             }
-            let events = wire::success_events(shared.style, model, attempt);
+            let events = wire::success_events(shared.style, &model, attempt);
             let sent = match answer.stream {
                 StreamProgress::Complete => events.len(),
                 StreamProgress::BrokeAfterFirstByte => 1,
