@@ -5,7 +5,7 @@
 //! misleads.
 
 use crate::event::RequestKind;
-use crate::policy::{Policy, Regression};
+use crate::policy::{ModelSupport, Policy, Regression, RetryAfterForms};
 use crate::response::{HttpAnswer, Response, StreamProgress, TransportError};
 use crate::time::{Duration, Instant};
 use std::fmt;
@@ -122,10 +122,17 @@ pub fn classify(
     epoch_unix_s: u64,
     now: Instant,
 ) -> Class {
-    match response {
+    let class = match response {
         Response::Transport(TransportError::Connect) => Class::Network,
         Response::Transport(TransportError::Timeout) => Class::Timeout,
         Response::Http(answer) => classify_http(answer, kind, policy, epoch_unix_s, now),
+    };
+    match class {
+        // Passed on as it is, the key unmarked (aibridge).
+        Class::Transient | Class::Network | Class::Timeout if !policy.upstream_errors_fail_over => {
+            Class::RequestInvalid
+        }
+        class => class,
     }
 }
 
@@ -146,14 +153,30 @@ fn classify_http(
         };
     }
     if status == 429 {
-        let retry_after = parse_retry_after(answer, epoch_unix_s, now, policy.hint_cap());
+        let retry_after = parse_retry_after_forms(
+            answer,
+            policy.retry_after_forms,
+            (epoch_unix_s, now),
+            policy.hint_cap(),
+        );
         return Class::RateLimited { retry_after };
     }
-    if status == 401 || status == 403 {
+    if status == 401 {
         return Class::Auth;
     }
+    if status == 403 {
+        // Not a key failure: the request's own answer, passed on (aibridge, LiteLLM).
+        return if policy.forbidden_is_key_failure {
+            Class::Auth
+        } else {
+            Class::RequestInvalid
+        };
+    }
     let body = answer.body.to_ascii_lowercase();
-    if (400..500).contains(&status) && is_invalid_key_body(&body, policy) {
+    if (400..500).contains(&status)
+        && policy.invalid_key_body_is_key_failure
+        && is_invalid_key_body(&body, policy)
+    {
         if status == 400 && policy.has(Regression::InvalidKey400IsRequestError) {
             return Class::RequestInvalid;
         }
@@ -188,7 +211,9 @@ fn classify_http(
 /// A model-support error: fallback-eligible, unless `ModelSupportIsTerminal` puts back
 /// the bug of treating it as the request's fault.
 fn model_unsupported(policy: &Policy) -> Class {
-    if policy.has(Regression::ModelSupportIsTerminal) {
+    if policy.has(Regression::ModelSupportIsTerminal)
+        || policy.model_support == ModelSupport::Terminal
+    {
         Class::RequestInvalid
     } else {
         Class::ModelUnsupported
@@ -213,18 +238,32 @@ pub(crate) fn parse_retry_after(
     now: Instant,
     cap: Duration,
 ) -> Option<Duration> {
+    parse_retry_after_forms(answer, RetryAfterForms::ALL, (epoch_unix_s, now), cap)
+}
+
+/// [`parse_retry_after`] reading only the forms in `forms`: an unread form is as good
+/// as absent (aibridge's `ParseRetryAfter` reads no HTTP-date, llmgateway no hint at all).
+pub(crate) fn parse_retry_after_forms(
+    answer: &HttpAnswer,
+    forms: RetryAfterForms,
+    (epoch_unix_s, now): (u64, Instant),
+    cap: Duration,
+) -> Option<Duration> {
     let ms = answer
         .retry_after_ms
         .as_deref()
+        .filter(|_| forms.ms)
         .and_then(parse_fractional_ms)
         .or_else(|| {
             let value = answer.retry_after.as_deref()?.trim();
-            parse_delta_seconds(value).or_else(|| {
-                let at_unix_s = parse_http_date(value)?;
-                let now_unix_ms = epoch_unix_s.checked_mul(1000)?.checked_add(now.as_ms())?;
-                let at_unix_ms = at_unix_s.checked_mul(1000)?;
-                at_unix_ms.checked_sub(now_unix_ms).filter(|d| *d > 0)
-            })
+            parse_delta_seconds(value)
+                .filter(|_| forms.seconds)
+                .or_else(|| {
+                    let at_unix_s = parse_http_date(value).filter(|_| forms.http_date)?;
+                    let now_unix_ms = epoch_unix_s.checked_mul(1000)?.checked_add(now.as_ms())?;
+                    let at_unix_ms = at_unix_s.checked_mul(1000)?;
+                    at_unix_ms.checked_sub(now_unix_ms).filter(|d| *d > 0)
+                })
         })?;
     Some(Duration(ms.min(cap.as_ms())))
 }

@@ -318,7 +318,7 @@ impl Gateway {
             self.candidates.endpoint(pick.sent)
         };
         let attempt = state.attempt(&self.policy, (attempt_id, id), &pick, endpoint, charged);
-        if self.policy.has(Regression::SharedWalkerCursor) {
+        if self.policy.rotates() {
             self.candidates.advance_shared_cursor();
         }
         let deadline = now + self.policy.attempt_timeout;

@@ -107,6 +107,9 @@ pub(crate) struct Entry {
     pub suspended_until: Instant,
     /// Consecutive transient errors since the last success.
     pub errors_consecutive: u32,
+    /// Rate-limit backoff level (`RateLimitBackoff::Exponential`): cooldowns without a
+    /// hint since the last success, counted once per window.
+    pub backoff_level: u8,
     /// An auth blacklist recorded on this scope only (regression knobs); never evicted.
     pub blacklisted: bool,
     /// Recent outcomes.
@@ -147,6 +150,9 @@ pub(crate) struct Health {
 struct KeyHealth {
     /// Blacklisted for every scope.
     blacklisted: bool,
+    /// Resting for every scope after a failed authentication, until then
+    /// (`AuthFailure::Cooldown`).
+    auth_until: Instant,
     /// Tracked (credential, scope) entries: with none, nothing blocks it.
     entries: u32,
     /// No entry of this credential has a cooldown or unhealthy period ending after this
@@ -194,6 +200,27 @@ impl Health {
         if k.blacklisted {
             return Some(Block::Blacklisted);
         }
+        let scoped = self.block_scopes(k, key, scopes, suspension_scope, now, never_expire);
+        let auth = k.auth_until;
+        if auth > now || (never_expire && auth > Instant::ZERO) {
+            // The credential-wide rest, unless a scope's block ends later.
+            if scoped.is_none_or(|b| b.ends().is_some_and(|end| end < auth)) {
+                return Some(Block::Cooling(auth));
+            }
+        }
+        scoped
+    }
+
+    /// The block of [`block`](Self::block) from the credential's scopes alone.
+    fn block_scopes(
+        &self,
+        k: &KeyHealth,
+        key: KeyId,
+        scopes: &[Scope],
+        suspension_scope: Scope,
+        now: Instant,
+        never_expire: bool,
+    ) -> Option<Block> {
         if k.entries == 0 {
             return None;
         }
@@ -279,6 +306,14 @@ impl Health {
         self.key_mut(key).blacklisted = true;
     }
 
+    /// Rests a credential for every scope until `until` (a later rest in force is kept),
+    /// and returns the end in force.
+    pub(crate) fn rest(&mut self, key: KeyId, until: Instant) -> Instant {
+        let k = self.key_mut(key);
+        k.auth_until = k.auth_until.max(until);
+        k.auth_until
+    }
+
     fn key_mut(&mut self, key: KeyId) -> &mut KeyHealth {
         if self.keys.len() <= key.index() {
             self.keys.resize(key.index() + 1, KeyHealth::default());
@@ -290,6 +325,7 @@ impl Health {
     pub(crate) fn reinstate(&mut self, key: KeyId) {
         if let Some(k) = self.keys.get_mut(key.index()) {
             k.blacklisted = false;
+            k.auth_until = Instant::ZERO;
         }
         let scopes: Vec<Scope> = self
             .entries

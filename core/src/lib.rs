@@ -27,7 +27,10 @@ pub use event::{Action, Attempt, Event, Request, RequestKind, TimerReason};
 pub use gateway::{ConfigError, Gateway};
 pub use health::{Block, History};
 pub use id::{fnv1a, AttemptId, KeyId, ModelId, ProjectId, ProviderId, RegionId, RequestId, Scope};
-pub use policy::{Policy, Regression, Regressions};
+pub use policy::{
+    AuthFailure, CooldownMerge, ExhaustionAnswer, KeySelection, ModelSupport, Policy,
+    RateLimitBackoff, Regression, Regressions, RetryAfterForms,
+};
 pub use response::{
     ClientResponse, HttpAnswer, Outcome, Response, StreamError, StreamProgress, TransportError,
 };

@@ -36,6 +36,36 @@ pub struct Policy {
     pub scopes_max: u32,
     /// Time after which an upstream attempt is abandoned as a timeout.
     pub attempt_timeout: Duration,
+    /// What a failed authentication does to the credential (llmgateway: a permanent,
+    /// global blacklist; aibridge since coder#27419: a 60 s cooldown; CLIProxyAPI: the
+    /// (credential, model) rests 30 min; LiteLLM: the deployment rests 5 s).
+    pub auth_failure: AuthFailure,
+    /// Whether a 403 is a failed authentication (llmgateway, CLIProxyAPI) or the
+    /// request's own answer, passed on without marking the key (aibridge since
+    /// coder#27419, LiteLLM).
+    pub forbidden_is_key_failure: bool,
+    /// Whether a 4xx body naming an invalid key (`invalid_api_key`, "API key not valid")
+    /// is a failed authentication whatever its status (llmgateway `provider-auth-errors.ts`),
+    /// or only the status counts (aibridge `MarkKeyOnStatus`, LiteLLM).
+    pub invalid_key_body_is_key_failure: bool,
+    /// Whether a 5xx, a transport failure or a timeout fails over to the next candidate and
+    /// counts against the key (llmgateway, CLIProxyAPI, LiteLLM), or is passed on as it is,
+    /// the key unmarked (aibridge: only 429 and 401 are key failures).
+    pub upstream_errors_fail_over: bool,
+    /// Whether a model-support error falls back to the next candidate and suspends the
+    /// path (CLIProxyAPI, llmgateway) or ends the request (LiteLLM `NotFoundError`).
+    pub model_support: ModelSupport,
+    /// How a new cooldown meets one in force (aibridge, CLIProxyAPI: the later end wins;
+    /// LiteLLM #40130: the new one overwrites).
+    pub cooldown_merge: CooldownMerge,
+    /// Which Retry-After forms a 429's hint is read from.
+    pub retry_after_forms: RetryAfterForms,
+    /// The cooldown of a 429 without a usable hint.
+    pub rate_limit_backoff: RateLimitBackoff,
+    /// What the client gets when every candidate is cooling.
+    pub exhaustion_answer: ExhaustionAnswer,
+    /// The order a request walks a provider's pool in.
+    pub key_selection: KeySelection,
     /// Regression knobs: production bugs put back on purpose. All off by default.
     pub regressions: Regressions,
 }
@@ -63,6 +93,16 @@ impl Policy {
             uptime_bar_bp: 9000,
             scopes_max: 4096,
             attempt_timeout: Duration::from_secs(60),
+            auth_failure: AuthFailure::Blacklist,
+            forbidden_is_key_failure: true,
+            invalid_key_body_is_key_failure: true,
+            upstream_errors_fail_over: true,
+            model_support: ModelSupport::Fallback,
+            cooldown_merge: CooldownMerge::Max,
+            retry_after_forms: RetryAfterForms::ALL,
+            rate_limit_backoff: RateLimitBackoff::Fixed,
+            exhaustion_answer: ExhaustionAnswer::RetryAfter,
+            key_selection: KeySelection::PrimaryFirst,
             regressions: Regressions::NONE,
         }
     }
@@ -70,6 +110,23 @@ impl Policy {
     /// Whether a regression knob is on.
     pub fn has(&self, knob: Regression) -> bool {
         self.regressions.contains(knob)
+    }
+
+    /// How a new cooldown meets one in force: the setting, unless `LastWriterCooldown`
+    /// or `FirstWriterCooldown` puts a production bug back.
+    pub fn merge(&self) -> CooldownMerge {
+        if self.has(Regression::LastWriterCooldown) {
+            CooldownMerge::Overwrite
+        } else if self.has(Regression::FirstWriterCooldown) {
+            CooldownMerge::KeepFirst
+        } else {
+            self.cooldown_merge
+        }
+    }
+
+    /// Whether walks rotate through the pool (`round_robin`, or `SharedWalkerCursor`).
+    pub fn rotates(&self) -> bool {
+        self.key_selection == KeySelection::RoundRobin || self.has(Regression::SharedWalkerCursor)
     }
 
     /// The longest cooldown a Retry-After hint may impose: `retry_after_cap`, unless
@@ -81,6 +138,114 @@ impl Policy {
             self.retry_after_cap
         }
     }
+}
+
+/// What a failed authentication does to the credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Blacklisted for every model until the gateway restarts (llmgateway).
+    Blacklist,
+    /// The whole credential rests this long (aibridge after coder#27419: 60 s).
+    Cooldown(Duration),
+    /// Only the (credential, model) rests this long (CLIProxyAPI: 30 min; LiteLLM: a
+    /// deployment, 5 s).
+    ModelCooldown(Duration),
+}
+
+/// What a model-support error does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelSupport {
+    /// Fall back to the next candidate and suspend the (credential, upstream model) path.
+    Fallback,
+    /// End the request with the provider's answer, as a request error.
+    Terminal,
+}
+
+/// How a new cooldown meets one in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CooldownMerge {
+    /// The later end wins (aibridge `applyCooldown`, CLIProxyAPI).
+    Max,
+    /// The new end replaces the old, even when earlier (LiteLLM #40130).
+    Overwrite,
+    /// A cooldown in force is kept, even when the new one is longer.
+    KeepFirst,
+}
+
+/// The Retry-After forms a gateway reads, as a set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryAfterForms {
+    /// `retry-after-ms` (fractional milliseconds).
+    pub ms: bool,
+    /// `Retry-After` as delta-seconds.
+    pub seconds: bool,
+    /// `Retry-After` as an HTTP-date.
+    pub http_date: bool,
+}
+
+impl RetryAfterForms {
+    /// Every form.
+    pub const ALL: RetryAfterForms = RetryAfterForms {
+        ms: true,
+        seconds: true,
+        http_date: true,
+    };
+    /// None: the hint is never read (llmgateway's key health).
+    pub const NONE: RetryAfterForms = RetryAfterForms {
+        ms: false,
+        seconds: false,
+        http_date: false,
+    };
+    /// The names of the forms, as written in scenario files.
+    pub const NAMES: [&'static str; 3] = ["retry-after-ms", "seconds", "http-date"];
+
+    /// The names of the forms in the set, in [`NAMES`](Self::NAMES) order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .zip([self.ms, self.seconds, self.http_date])
+            .filter_map(|(name, on)| on.then_some(name))
+    }
+}
+
+/// The cooldown of a 429 without a usable hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimitBackoff {
+    /// Always `retry_after_default` (aibridge: 60 s; LiteLLM: 5 s).
+    Fixed,
+    /// No cooldown: a 429 is one more consecutive error, like a 5xx (llmgateway: 3 in a
+    /// row rest the key 30 s; the hint is never read).
+    AsError,
+    /// `base · 2^(level − 1)` up to `cap`; the level rises once per cooldown window (a
+    /// 429 while one is in force reuses it) and a success resets it (CLIProxyAPI: 1 s
+    /// to 30 min).
+    Exponential {
+        /// The first cooldown.
+        base: Duration,
+        /// The longest.
+        cap: Duration,
+    },
+}
+
+/// What the client gets when every candidate is cooling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExhaustionAnswer {
+    /// 429 with a Retry-After for the soonest end (aibridge, CLIProxyAPI `model_cooldown`).
+    RetryAfter,
+    /// 429 without a Retry-After (LiteLLM before PR #30098).
+    Bare429,
+    /// The last upstream answer, when there was one (llmgateway).
+    LastError,
+}
+
+/// The order a request walks a provider's pool in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySelection {
+    /// Every walk starts at the first credential (aibridge's walker, llmgateway; also
+    /// CLIProxyAPI's `fill-first`).
+    PrimaryFirst,
+    /// Each attempt moves a cursor shared by all requests (CLIProxyAPI's default).
+    RoundRobin,
 }
 
 macro_rules! regressions {

@@ -57,7 +57,7 @@ pub(super) struct Candidates {
     /// Per route set (canonical models, then derived sets) and project mode: its
     /// candidates before health, filled on first use (see [`list`](Candidates::list)).
     cache: Vec<[OnceCell<Arc<[Candidate]>>; 3]>,
-    /// Pool rotation shared by every request (only `SharedWalkerCursor` moves it).
+    /// Pool rotation shared by every request (only `round_robin` selection or `SharedWalkerCursor` moves it).
     shared_cursor: u32,
 }
 
@@ -116,7 +116,7 @@ impl Candidates {
         self.hints[key.index()].clone()
     }
 
-    /// Moves the shared pool rotation (`SharedWalkerCursor` only).
+    /// Moves the shared pool rotation (`round_robin` or `SharedWalkerCursor` only).
     pub(super) fn advance_shared_cursor(&mut self) {
         self.shared_cursor = self.shared_cursor.wrapping_add(1);
     }
@@ -139,7 +139,7 @@ impl Candidates {
     ) {
         let cacheable = state.byok.is_none()
             && !at.policy.has(Regression::RegionFromFirstKey)
-            && !at.policy.has(Regression::SharedWalkerCursor);
+            && !at.policy.rotates();
         let Some(set) = state.route_set.filter(|_| cacheable) else {
             self.list_uncached(at, now, id, state, out, false);
             return;
@@ -205,7 +205,7 @@ impl Candidates {
                 Some(k) => std::slice::from_ref(k),
                 None => &self.pools[route.provider.index()],
             };
-            let rotate = if at.policy.has(Regression::SharedWalkerCursor) && !pool.is_empty() {
+            let rotate = if at.policy.rotates() && !pool.is_empty() {
                 self.shared_cursor as usize % pool.len()
             } else {
                 0

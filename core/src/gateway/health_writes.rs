@@ -10,7 +10,7 @@ use crate::classify::Class;
 use crate::event::{Event, RequestKind};
 use crate::health::{Entry, Health, Written};
 use crate::id::{AttemptId, KeyId, Scope};
-use crate::policy::{Policy, Regression};
+use crate::policy::{AuthFailure, CooldownMerge, Policy, RateLimitBackoff, Regression};
 use crate::time::{Duration, Instant};
 
 /// The bound on tracked health entries, unless `UnboundedScopes` lifts it.
@@ -58,6 +58,9 @@ pub(super) fn record(
         }
         Class::Auth => w.auth(),
         Class::ModelUnsupported => w.model_unsupported(),
+        Class::RateLimited { .. } if policy.rate_limit_backoff == RateLimitBackoff::AsError => {
+            w.transient();
+        }
         Class::RateLimited { retry_after } => w.rate_limited(retry_after),
         Class::Transient | Class::Network | Class::Timeout | Class::StreamInterrupted => {
             w.transient();
@@ -121,9 +124,29 @@ impl Writer<'_> {
         }
     }
 
-    /// Failed authentication: the key is blacklisted for every scope (or, with a knob, for
-    /// the model scope only).
+    /// Failed authentication, by the policy's `auth_failure`: a blacklist for every scope
+    /// (or, with a knob, for the model scope only), or a rest of the credential or of its
+    /// (credential, model).
     fn auth(&mut self) {
+        match self.policy.auth_failure {
+            AuthFailure::Blacklist => self.blacklist(),
+            AuthFailure::Cooldown(d) => {
+                let until = self.health.rest(self.key, self.now + d);
+                let (policy, now) = (self.policy, self.now);
+                self.write(self.at.model, |e| Self::outcome(policy, now, e, false));
+                self.out.emit(Event::CooledDown {
+                    credential: self.key,
+                    scope: Scope::UNSCOPED,
+                    until,
+                    attempt: self.attempt,
+                });
+            }
+            AuthFailure::ModelCooldown(d) => self.cool(Some(d), false),
+        }
+    }
+
+    /// The blacklist of [`auth`](Self::auth).
+    fn blacklist(&mut self) {
         let (policy, now, model) = (self.policy, self.now, self.at.model);
         let scoped = policy.has(Regression::ScopedAuthBlacklist)
             || policy.has(Regression::UnscopedHealthWrites);
@@ -163,28 +186,43 @@ impl Writer<'_> {
         self.write(self.at.model, |e| Self::outcome(policy, now, e, false));
     }
 
-    /// Rate-limited: the key cools down for the (capped) hint, never shortening a
-    /// cooldown already running unless `LastWriterCooldown` is on, and extending it to a
-    /// longer hint unless `FirstWriterCooldown` is on.
+    /// Rate-limited: the key cools down for the (capped) hint, or without one by the
+    /// policy's `rate_limit_backoff`.
     fn rate_limited(&mut self, retry_after: Option<Duration>) {
+        self.cool(retry_after, true);
+    }
+
+    /// Cools (key, transient scope) for `hint` (capped), or by the backoff when there is
+    /// none, merging with a cooldown in force by [`Policy::merge`]: the later end wins
+    /// unless `overwrite` or `keep_first` (or their knobs) say otherwise. `escalates`: a
+    /// missing hint may raise the backoff level (a 429's, not an auth rest's).
+    fn cool(&mut self, hint: Option<Duration>, escalates: bool) {
         let (policy, now, scope) = (self.policy, self.now, self.at.transient);
-        let hint = retry_after
-            .unwrap_or(policy.retry_after_default)
-            .min(policy.hint_cap());
-        let last_writer = policy.has(Regression::LastWriterCooldown);
-        let first_writer = policy.has(Regression::FirstWriterCooldown);
+        let merge = policy.merge();
         let until = self.write(scope, |e| {
             let before = e.cooling_until;
+            let in_force = e.cooling_until > now;
+            let hint = match (hint, policy.rate_limit_backoff) {
+                (Some(h), _) => h,
+                (None, RateLimitBackoff::Exponential { base, cap }) if escalates => {
+                    // Once per window: a 429 inside an open cooldown reuses its level.
+                    if !in_force || e.backoff_level == 0 {
+                        e.backoff_level = e.backoff_level.saturating_add(1);
+                    }
+                    let factor = 1u64 << (e.backoff_level - 1).min(62);
+                    Duration(base.as_ms().saturating_mul(factor)).min(cap)
+                }
+                (None, _) => policy.retry_after_default,
+            }
+            .min(policy.hint_cap());
             let proposed = now + hint;
-            e.cooling_until = if last_writer {
-                proposed
-            } else if first_writer && e.cooling_until > now {
-                e.cooling_until
-            } else {
-                e.cooling_until.max(proposed)
+            e.cooling_until = match merge {
+                CooldownMerge::Overwrite => proposed,
+                CooldownMerge::KeepFirst if in_force => e.cooling_until,
+                CooldownMerge::KeepFirst | CooldownMerge::Max => e.cooling_until.max(proposed),
             };
             debug_assert!(
-                last_writer || e.cooling_until >= before,
+                merge == CooldownMerge::Overwrite || e.cooling_until >= before,
                 "a cooldown never shrinks"
             );
             Self::outcome(policy, now, e, false);
@@ -233,6 +271,7 @@ impl Writer<'_> {
         let (policy, now, errors) = (self.policy, self.now, self.at.errors);
         self.write(self.at.model, |e| {
             e.errors_consecutive = 0;
+            e.backoff_level = 0;
             Self::outcome(policy, now, e, true);
         });
         // No entry is created when there is nothing to reset.

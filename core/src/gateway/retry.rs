@@ -10,7 +10,7 @@ use crate::classify::{parse_retry_after, Class};
 use crate::event::Event;
 use crate::health::Block;
 use crate::id::{ProviderId, RequestId};
-use crate::policy::{Policy, Regression};
+use crate::policy::{ExhaustionAnswer, Policy, Regression};
 use crate::response::{HttpAnswer, Outcome, Response, StreamProgress};
 use crate::routing::{filter_chain_into, Filters};
 use crate::stats::Stats;
@@ -280,11 +280,15 @@ fn exhausted(
 ) -> Answer {
     match soonest {
         Some(until) => {
+            if let (ExhaustionAnswer::LastError, Some(last)) = (policy.exhaustion_answer, last) {
+                return Answer::upstream(last);
+            }
             let retry_after = until.saturating_since(now).as_secs_ceil().max(1);
-            let knob = policy.has(Regression::ExhaustionWithoutRetryAfter);
-            let header = (!knob).then_some(retry_after);
+            let bare = policy.has(Regression::ExhaustionWithoutRetryAfter)
+                || policy.exhaustion_answer == ExhaustionAnswer::Bare429;
+            let header = (!bare).then_some(retry_after);
             debug_assert!(
-                knob || header.is_some_and(|s| s >= 1),
+                bare || header.is_some_and(|s| s >= 1),
                 "an exhaustion answer carries a Retry-After of at least 1 s"
             );
             Answer::new(Outcome::ExhaustedTransient, 429, header)
@@ -309,7 +313,9 @@ pub(super) fn upstream_answer(class: Class, response: &Response) -> Upstream {
     let (status, retry_after_s) = match response {
         // A stream that broke before its first byte is a 200 that delivered nothing:
         // like a transport failure, it is a gateway error to the client.
-        Response::Http(HttpAnswer { status, .. }) if class != Class::Network => {
+        Response::Http(HttpAnswer { status, stream, .. })
+            if class != Class::Network && *stream != StreamProgress::BrokeBeforeFirstByte =>
+        {
             (*status, client_retry_after(class))
         }
         Response::Http(_) | Response::Transport(_) => (502, None),

@@ -16,6 +16,7 @@ use crate::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
 use support::*;
 
+mod capabilities;
 mod failover;
 mod health;
 mod knobs_classify_health;

@@ -314,7 +314,11 @@ fn cooldown_never_expires() {
 
 /// Two concurrent requests on `k0`, answered 429 with `first` then, a second later,
 /// `second` as Retry-After; then the cooldown end of `k0` and who serves at t+10 s.
-fn two_concurrent_429s(policy: Policy, first: &str, second: &str) -> (Option<Instant>, Vec<KeyId>) {
+pub(super) fn two_concurrent_429s(
+    policy: Policy,
+    first: &str,
+    second: &str,
+) -> (Option<Instant>, Vec<KeyId>) {
     let pool = pool();
     let mut d = pool.world.gateway(policy);
     d.submit(Request::chat(pool.project, MODEL));

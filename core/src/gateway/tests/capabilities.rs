@@ -1,0 +1,290 @@
+//! The policy capabilities the peer presets are made of (`../shared/spec/peers.md`): each
+//! against the reference on the same inputs.
+
+use super::*;
+use crate::policy::{
+    AuthFailure, CooldownMerge, ExhaustionAnswer, KeySelection, ModelSupport, RateLimitBackoff,
+    RetryAfterForms,
+};
+
+fn with(change: impl FnOnce(&mut Policy)) -> Policy {
+    let mut p = Policy::reference();
+    change(&mut p);
+    p
+}
+
+#[test]
+fn auth_failure_cooldown_rests_the_whole_key_then_lets_it_back() {
+    let pool = pool();
+    let [k0, k1, _] = pool.keys;
+    let policy = with(|p| p.auth_failure = AuthFailure::Cooldown(Duration::from_secs(60)));
+    let mut d = pool.world.gateway(policy);
+    let run = d.chat(pool.project, MODEL, failing(&[k0], || http(401, "nope")));
+    assert_eq!(run.sent(), vec![k0, k1], "fails over like a blacklist");
+    assert!(
+        !d.gateway.is_blacklisted(k0, Scope::of(MODEL)),
+        "not blacklisted"
+    );
+    let events = d.take_events();
+    assert!(events.contains(&Event::CooledDown {
+        credential: k0,
+        scope: Scope::UNSCOPED,
+        until: Instant(60_000),
+        attempt: run.attempts[0].id,
+    }));
+    // Resting for every model ...
+    d.at(59_000);
+    let run = d.chat(pool.project, OTHER_MODEL, |_| ok());
+    assert_eq!(run.sent(), vec![k1], "the other model skips k0 too");
+    // ... and back once the rest ends (aibridge after coder#27419).
+    d.at(60_000);
+    let run = d.chat(pool.project, OTHER_MODEL, |_| ok());
+    assert_eq!(run.sent(), vec![k0]);
+}
+
+#[test]
+fn auth_failure_model_cooldown_rests_only_that_model() {
+    let pool = pool();
+    let [k0, k1, _] = pool.keys;
+    let policy = with(|p| p.auth_failure = AuthFailure::ModelCooldown(Duration::from_secs(1800)));
+    let mut d = pool.world.gateway(policy);
+    let run = d.chat(pool.project, MODEL, failing(&[k0], || http(401, "nope")));
+    assert_eq!(run.sent(), vec![k0, k1]);
+    assert_eq!(
+        d.gateway.cooldown_until(k0, Scope::of(MODEL)),
+        Some(Instant(1_800_000))
+    );
+    let run = d.chat(pool.project, OTHER_MODEL, |_| ok());
+    assert_eq!(
+        run.sent(),
+        vec![k0],
+        "CLIProxyAPI: other models keep the key"
+    );
+    let run = d.chat(pool.project, MODEL, |_| ok());
+    assert_eq!(run.sent(), vec![k1], "this model does not");
+}
+
+#[test]
+fn forbidden_and_invalid_key_bodies_can_be_passed_on_unmarked() {
+    let pool = pool();
+    let [k0, _, _] = pool.keys;
+    let policy = with(|p| {
+        p.forbidden_is_key_failure = false;
+        p.invalid_key_body_is_key_failure = false;
+    });
+    let mut d = pool.world.gateway(policy);
+    let run = d.chat(
+        pool.project,
+        MODEL,
+        failing(&[k0], || http(403, "forbidden")),
+    );
+    assert_eq!(run.sent(), vec![k0], "no failover on a 403");
+    assert_eq!(
+        (run.answer.status, run.answer.outcome),
+        (403, Outcome::RequestInvalid)
+    );
+    let run = d.chat(pool.project, MODEL, failing(&[k0], invalid_key_400));
+    assert_eq!(run.sent(), vec![k0], "nor on an invalid-key body");
+    assert_eq!(run.answer.status, 400);
+    assert!(!d.gateway.is_blacklisted(k0, Scope::of(MODEL)));
+    // A 401 still is a key failure.
+    let run = d.chat(pool.project, MODEL, failing(&[k0], || http(401, "nope")));
+    assert_eq!(run.sent().len(), 2);
+    assert!(d.gateway.is_blacklisted(k0, Scope::of(MODEL)));
+}
+
+#[test]
+fn upstream_errors_can_be_passed_on_without_failover() {
+    let pool = pool();
+    let [k0, _, _] = pool.keys;
+    let policy = with(|p| p.upstream_errors_fail_over = false);
+    let mut d = pool.world.gateway(policy);
+    for (failure, status) in [
+        (server_error as fn() -> Response, 500),
+        (connect_error, 502),
+    ] {
+        let run = d.chat(pool.project, MODEL, failing(&[k0], failure));
+        assert_eq!(run.sent(), vec![k0], "aibridge forwards a {status}");
+        assert_eq!(run.answer.status, status);
+    }
+    // A stream that broke before its first byte delivered nothing: a 502, never its 200.
+    let run = d.chat(pool.project, MODEL, failing(&[k0], || broken_stream(false)));
+    assert_eq!((run.sent(), run.answer.status), (vec![k0], 502));
+    let run = d.chat(pool.project, MODEL, |_| ok());
+    assert_eq!(run.sent(), vec![k0], "and never marks the key");
+}
+
+#[test]
+fn model_support_can_be_terminal() {
+    let pool = pool();
+    let [k0, _, _] = pool.keys;
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.model_support = ModelSupport::Terminal));
+    let run = d.chat(pool.project, MODEL, failing(&[k0], model_unsupported));
+    assert_eq!(run.sent(), vec![k0]);
+    assert_eq!(run.answer.outcome, Outcome::RequestInvalid);
+}
+
+#[test]
+fn cooldown_merge_overwrite_and_keep_first() {
+    use super::knobs_classify_health::two_concurrent_429s;
+    let [k0, k1, _] = pool().keys;
+    let merged = |merge, first, second| {
+        two_concurrent_429s(with(|p| p.cooldown_merge = merge), first, second)
+    };
+    assert_eq!(
+        merged(CooldownMerge::Max, "60", "5"),
+        (Some(Instant(60_000)), vec![k1])
+    );
+    assert_eq!(
+        merged(CooldownMerge::Overwrite, "60", "5"),
+        (Some(Instant(6_000)), vec![k0]),
+        "LiteLLM #40130: the later, shorter cooldown replaces the longer"
+    );
+    assert_eq!(
+        merged(CooldownMerge::KeepFirst, "5", "60"),
+        (Some(Instant(5_000)), vec![k0])
+    );
+    assert_eq!(
+        merged(CooldownMerge::Max, "5", "60"),
+        (Some(Instant(61_000)), vec![k1])
+    );
+}
+
+#[test]
+fn retry_after_forms_not_read_are_absent() {
+    let pool = pool();
+    let [k0, _, _] = pool.keys;
+    let policy = with(|p| {
+        p.retry_after_forms = RetryAfterForms {
+            http_date: false,
+            ..RetryAfterForms::ALL
+        };
+    });
+    let mut d = pool.world.gateway(policy);
+    let date = crate::classify::format_http_date(EPOCH_UNIX_S + 100);
+    d.chat(
+        pool.project,
+        MODEL,
+        failing(&[k0], || rate_limited(Some(&date))),
+    );
+    assert_eq!(
+        d.gateway.cooldown_until(k0, Scope::of(MODEL)),
+        Some(Instant(60_000)),
+        "an HTTP-date it does not read: the 60 s default, not 100 s"
+    );
+}
+
+#[test]
+fn exponential_backoff_rises_once_per_window_and_resets_on_success() {
+    let pool = pool();
+    let [k0, _, _] = pool.keys;
+    let policy = with(|p| {
+        p.rate_limit_backoff = RateLimitBackoff::Exponential {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(4),
+        };
+    });
+    let mut d = pool.world.gateway(policy);
+    let mut ends = Vec::new();
+    for t in [0, 1_000, 3_000, 7_000, 11_000] {
+        d.at(t);
+        d.chat(pool.project, MODEL, failing(&[k0], || rate_limited(None)));
+        ends.push(
+            d.gateway
+                .cooldown_until(k0, Scope::of(MODEL))
+                .map(|i| i.as_ms()),
+        );
+    }
+    // 1 s, 2 s, 4 s, then capped at 4 s.
+    assert_eq!(
+        ends,
+        [
+            Some(1_000),
+            Some(3_000),
+            Some(7_000),
+            Some(11_000),
+            Some(15_000)
+        ]
+    );
+    d.at(15_000);
+    d.chat(pool.project, MODEL, |_| ok());
+    d.chat(pool.project, MODEL, failing(&[k0], || rate_limited(None)));
+    assert_eq!(
+        d.gateway.cooldown_until(k0, Scope::of(MODEL)),
+        Some(Instant(16_000)),
+        "a success starts over at 1 s"
+    );
+}
+
+#[test]
+fn rate_limit_as_error_counts_toward_the_unhealthy_threshold() {
+    let pool = pool();
+    let [k0, k1, _] = pool.keys;
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.rate_limit_backoff = RateLimitBackoff::AsError));
+    for i in 0..3 {
+        d.at(i * 1_000);
+        let run = d.chat(
+            pool.project,
+            MODEL,
+            failing(&[k0], || rate_limited(Some("100"))),
+        );
+        assert_eq!(run.sent(), vec![k0, k1], "request {i}: k0 is still first");
+    }
+    d.at(3_000);
+    let run = d.chat(pool.project, MODEL, |_| ok());
+    assert_eq!(run.sent(), vec![k1], "three in a row rest k0 (llmgateway)");
+    d.at(32_000);
+    let run = d.chat(pool.project, MODEL, |_| ok());
+    assert_eq!(run.sent(), vec![k0], "for 30 s, whatever the hint said");
+}
+
+#[test]
+fn exhaustion_answer_bare_or_last_error() {
+    for (shape, status, retry_after) in [
+        (ExhaustionAnswer::RetryAfter, 429, Some(100)),
+        (ExhaustionAnswer::Bare429, 429, None),
+        // llmgateway: the last attempt's answer, its own Retry-After passed on.
+        (ExhaustionAnswer::LastError, 429, Some(100)),
+    ] {
+        let pool = pool();
+        let mut d = pool.world.gateway(with(|p| {
+            p.exhaustion_answer = shape;
+            p.wait_rounds_max = 0;
+        }));
+        let run = d.chat(pool.project, MODEL, |_| rate_limited(Some("100")));
+        assert_eq!(run.sent().len(), 3, "{shape:?}");
+        assert_eq!(
+            (run.answer.status, run.answer.retry_after_s),
+            (status, retry_after),
+            "{shape:?}"
+        );
+        let want = if shape == ExhaustionAnswer::LastError {
+            Outcome::UpstreamFailed
+        } else {
+            Outcome::ExhaustedTransient
+        };
+        assert_eq!(run.answer.outcome, want, "{shape:?}");
+    }
+}
+
+#[test]
+fn round_robin_moves_the_first_key_per_attempt() {
+    let pool = pool();
+    let [k0, k1, k2] = pool.keys;
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.key_selection = KeySelection::RoundRobin));
+    let firsts: Vec<KeyId> = (0..4)
+        .map(|_| d.chat(pool.project, MODEL, |_| ok()).sent()[0])
+        .collect();
+    assert_eq!(firsts, [k0, k1, k2, k0]);
+    let mut d = pool.world.gateway(Policy::reference());
+    let firsts: Vec<KeyId> = (0..3)
+        .map(|_| d.chat(pool.project, MODEL, |_| ok()).sent()[0])
+        .collect();
+    assert_eq!(firsts, [k0, k0, k0], "primary-first");
+}
