@@ -133,7 +133,8 @@ impl Contract {
             uptime_bar_bp,
             scopes_max,
             attempt_timeout,
-            regressions: gatesim_core::Regressions::NONE,
+            // The capabilities of the reference: the rules the promises are made in.
+            ..Policy::reference()
         }
     }
 }

@@ -14,6 +14,7 @@
 //! [`to_json`] writes a `World` back as a version-1 file such that
 //! `parse(&to_json(&w)) == Ok(w)` for every world [`parse`] produced.
 
+mod capabilities;
 mod catalog;
 mod ctx;
 mod expect;
@@ -31,6 +32,7 @@ mod tests;
 
 use crate::world::World;
 use ctx::Ctx;
+pub use policy::{preset, preset_names, PRESETS};
 use raw::{Item, RawScenario};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;

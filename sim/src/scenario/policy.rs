@@ -1,29 +1,90 @@
 //! `policy`: the preset, per-field overrides of `gatesim_core::Policy`, and regression knobs;
 //! and `contract`, the promises of the same names.
 
+use super::capabilities;
 use super::ctx::Ctx;
 use super::raw::{DurText, RawOverrides, RawPolicy};
 use super::text::{closest, known_list, quote};
 use crate::contract::Contract;
 use gatesim_core::{Duration, Policy, Regression, Regressions};
 
-/// The policy presets: only the reference policy so far.
-const PRESETS: &[&str] = &["reference"];
+/// The policy presets, by name: the files of `presets/`, each a policy section a user can
+/// read, copy and pass as `--policy` (the reference first, then the peers of
+/// `../shared/spec/peers.md`).
+pub const PRESETS: &[(&str, &str)] = &[
+    ("reference", include_str!("../../../presets/reference.json")),
+    (
+        "llmgateway",
+        include_str!("../../../presets/llmgateway.json"),
+    ),
+    (
+        "cliproxyapi",
+        include_str!("../../../presets/cliproxyapi.json"),
+    ),
+    ("aibridge", include_str!("../../../presets/aibridge.json")),
+    ("litellm", include_str!("../../../presets/litellm.json")),
+];
 
-/// Checks `policy` and returns the policy it describes.
-pub(super) fn policy(raw: &RawPolicy, ctx: &mut Ctx) -> Policy {
-    if let Some(preset) = &raw.preset {
-        if !PRESETS.contains(&preset.as_str()) {
-            let known = known_list(PRESETS.iter().copied());
-            ctx.err(
-                "policy.preset",
-                format!("unknown preset {} (known: {known})", quote(preset)),
-            );
+/// The names of the presets, reference first.
+pub fn preset_names() -> impl Iterator<Item = &'static str> {
+    PRESETS.iter().map(|(name, _)| *name)
+}
+
+/// The policy a preset describes, or `None` for an unknown name.
+///
+/// # Panics
+/// Never for the shipped presets: a test loads each and asserts no error.
+pub fn preset(name: &str) -> Option<Policy> {
+    let (_, text) = PRESETS.iter().find(|(n, _)| *n == name)?;
+    let mut ctx = Ctx::default();
+    let policy = preset_policy(name, text, &mut ctx);
+    debug_assert!(ctx.errors.is_empty(), "preset {name}: {:?}", ctx.errors);
+    Some(policy)
+}
+
+/// Reads a preset file: a policy section with no preset of its own and no knobs.
+fn preset_policy(name: &str, text: &str, ctx: &mut Ctx) -> Policy {
+    let section = format!("presets/{name}.json: overrides");
+    let raw: RawPolicy = match serde_json::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            ctx.err(format!("presets/{name}.json"), e.to_string());
+            return Policy::reference();
         }
+    };
+    if raw.preset.is_some() || !raw.regressions.is_empty() {
+        ctx.err(
+            format!("presets/{name}.json"),
+            "a preset names no other preset and puts back no bug",
+        );
     }
     let mut policy = Policy::reference();
     if let Some(o) = &raw.overrides {
+        overrides(o, &section, ctx, &mut policy);
+        capabilities::apply(o, &section, ctx, &mut policy);
+    }
+    policy
+}
+
+/// Checks `policy` and returns the policy it describes: its preset's rules (the
+/// reference when none is named), then its overrides, then its knobs.
+pub(super) fn policy(raw: &RawPolicy, ctx: &mut Ctx) -> Policy {
+    let mut policy = Policy::reference();
+    if let Some(name) = &raw.preset {
+        match preset(name) {
+            Some(p) => policy = p,
+            None => {
+                let known = known_list(preset_names());
+                ctx.err(
+                    "policy.preset",
+                    format!("unknown preset {} (known: {known})", quote(name)),
+                );
+            }
+        }
+    }
+    if let Some(o) = &raw.overrides {
         overrides(o, "policy.overrides", ctx, &mut policy);
+        capabilities::apply(o, "policy.overrides", ctx, &mut policy);
         if o.recovery_within.is_some() {
             ctx.err(
                 "policy.overrides.recovery_within",
@@ -40,6 +101,13 @@ pub(super) fn policy(raw: &RawPolicy, ctx: &mut Ctx) -> Policy {
 pub(super) fn contract(raw: &RawOverrides, ctx: &mut Ctx) -> Contract {
     let mut promised = Policy::reference();
     overrides(raw, "contract", ctx, &mut promised);
+    for name in capabilities::set_fields(raw) {
+        ctx.err(
+            format!("contract.{name}"),
+            "a setting of the gateway, not a promise: write it in \"policy.overrides\" \
+             (the contract judges what a gateway does, whatever its rules)",
+        );
+    }
     let mut contract = Contract::kept_by(&promised);
     if let Some(t) = &raw.recovery_within {
         if let Some(d) = ctx.duration("contract.recovery_within", &t.0) {

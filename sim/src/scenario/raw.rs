@@ -173,9 +173,12 @@ pub(super) struct RawProject {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPolicy {
-    /// Preset name (`reference`).
+    /// Preset name (`reference`, `llmgateway`, `cliproxyapi`, `aibridge`, `litellm`).
     #[serde(default)]
     pub preset: Option<String>,
+    /// What the policy is: prose for the reader (the presets say where each rule comes from).
+    #[serde(default)]
+    pub about: Option<String>,
     /// Per-field overrides.
     #[serde(default)]
     pub overrides: Option<RawOverrides>,
@@ -220,6 +223,29 @@ pub(super) struct RawOverrides {
     pub attempt_timeout: Option<DurText>,
     #[serde(default)]
     pub recovery_within: Option<DurText>,
+    // The capabilities: settings of the gateway with no promise of the same name.
+    /// `"blacklist"`, `{"cooldown": D}` or `{"model_cooldown": D}`.
+    #[serde(default)]
+    pub auth_failure: Option<serde_json::Value>,
+    #[serde(default)]
+    pub forbidden_is_key_failure: Option<bool>,
+    #[serde(default)]
+    pub invalid_key_body_is_key_failure: Option<bool>,
+    #[serde(default)]
+    pub upstream_errors_fail_over: Option<bool>,
+    #[serde(default)]
+    pub model_support: Option<String>,
+    #[serde(default)]
+    pub cooldown_merge: Option<String>,
+    #[serde(default)]
+    pub retry_after_forms: Option<Vec<String>>,
+    /// `"fixed"`, `"as_error"` or `{"exponential": {"base": D, "cap": D}}`.
+    #[serde(default)]
+    pub rate_limit_backoff: Option<serde_json::Value>,
+    #[serde(default)]
+    pub exhaustion_answer: Option<String>,
+    #[serde(default)]
+    pub key_selection: Option<String>,
 }
 
 /// `faults[i]`: one flat object; which fields a kind takes is checked in `validate`, so a

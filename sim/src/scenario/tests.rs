@@ -592,3 +592,4 @@ mod contract;
 mod expect_pins;
 mod fixed_latency;
 mod library;
+mod presets;

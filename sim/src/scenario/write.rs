@@ -1,6 +1,7 @@
 //! A `World` back to a version-1 scenario file: pretty JSON, fields in schema order,
 //! durations in the largest exact unit, defaults left out where the reader restores them.
 
+use super::capabilities;
 use super::raw::{
     DurText, Item, Number, RawCredential, RawExpect, RawFault, RawGenerator, RawLatency,
     RawMapping, RawMix, RawModel, RawOverrides, RawPolicy, RawProject, RawProvider, RawRequest,
@@ -180,9 +181,11 @@ fn credential(c: &Catalog, k: &gatesim_core::Credential) -> RawCredential {
 }
 
 fn policy(p: &Policy) -> RawPolicy {
-    let overrides = tunables(p);
+    let mut overrides = tunables(p);
+    capabilities::write(p, &mut overrides);
     RawPolicy {
         preset: Some("reference".to_owned()),
+        about: None,
         overrides: (overrides != RawOverrides::default()).then_some(overrides),
         regressions: p.regressions.iter().map(|k| k.name().to_owned()).collect(),
     }
@@ -213,6 +216,17 @@ fn tunables(p: &Policy) -> RawOverrides {
         uptime_bar_bp,
         scopes_max,
         attempt_timeout,
+        // Written by `capabilities::write`.
+        auth_failure: _,
+        forbidden_is_key_failure: _,
+        invalid_key_body_is_key_failure: _,
+        upstream_errors_fail_over: _,
+        model_support: _,
+        cooldown_merge: _,
+        retry_after_forms: _,
+        rate_limit_backoff: _,
+        exhaustion_answer: _,
+        key_selection: _,
         regressions: _,
     } = p;
     let d = |v: &Duration, base: Duration| (*v != base).then(|| dur(*v));
@@ -232,6 +246,7 @@ fn tunables(p: &Policy) -> RawOverrides {
         scopes_max: n(scopes_max, r.scopes_max),
         attempt_timeout: d(attempt_timeout, r.attempt_timeout),
         recovery_within: None,
+        ..RawOverrides::default()
     }
 }
 
