@@ -218,6 +218,10 @@ enum Command {
         /// Swarm seeds per knob at most.
         #[arg(long, default_value_t = 20)]
         seeds: u64,
+        /// Instead: every incident under every preset (presets/*.json), and the
+        /// invariants each peer's rules break, as a Markdown table.
+        #[arg(long)]
+        presets: bool,
     },
 }
 
@@ -316,7 +320,13 @@ pub fn run_command(command: SimCommand) -> u8 {
             incidents,
             swarm,
             seeds,
+            presets: false,
         } => matrix(&incidents, &swarm, seeds),
+        Command::Matrix {
+            incidents,
+            presets: true,
+            ..
+        } => preset_matrix(&incidents),
         Command::Knobs { incidents, json } => knobs::knobs(&incidents, json),
         Command::Bench { quick } => {
             print!("{}", crate::bench::headline(quick));
@@ -685,6 +695,34 @@ fn check(path: &Path) -> u8 {
         0
     } else {
         2
+    }
+}
+
+fn preset_matrix(incidents: &Path) -> u8 {
+    let files = match scenario_files(incidents) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let Some(worlds) = files
+        .iter()
+        .map(|f| load(f, None, &[]))
+        .collect::<Option<Vec<World>>>()
+    else {
+        return 2;
+    };
+    let presets = crate::scenario::preset_names().count();
+    let bar = progress::bar((worlds.len() * presets) as u64);
+    bar.set_message("presets");
+    let m = crate::presets::build(&worlds, &|| bar.inc(1));
+    bar.finish_and_clear();
+    print!("{}", m.render());
+    if m.has_errors() {
+        2
+    } else {
+        0
     }
 }
 

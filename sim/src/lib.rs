@@ -15,6 +15,7 @@ pub mod engine;
 pub mod history;
 pub mod matrix;
 pub mod metrics;
+pub mod presets;
 pub mod provider;
 pub mod recorder;
 pub mod runner;
