@@ -5,7 +5,9 @@
 //! misleads.
 
 use crate::event::RequestKind;
-use crate::policy::{ModelSupport, Policy, Regression, RetryAfterForms};
+use crate::policy::{
+    Forbidden, InvalidKeyBodies, ModelSupport, Policy, Regression, RetryAfterForms,
+};
 use crate::response::{HttpAnswer, Response, StreamProgress, TransportError};
 use crate::time::{Duration, Instant};
 use std::fmt;
@@ -166,17 +168,13 @@ fn classify_http(
     }
     if status == 403 {
         // Not a key failure: the request's own answer, passed on (aibridge, LiteLLM).
-        return if policy.forbidden_is_key_failure {
-            Class::Auth
-        } else {
-            Class::RequestInvalid
+        return match policy.forbidden {
+            Forbidden::KeyFailure | Forbidden::NextKey => Class::Auth,
+            Forbidden::PassedOn => Class::RequestInvalid,
         };
     }
     let body = answer.body.to_ascii_lowercase();
-    if (400..500).contains(&status)
-        && policy.invalid_key_body_is_key_failure
-        && is_invalid_key_body(&body, policy)
-    {
+    if (400..500).contains(&status) && is_invalid_key_body(&body, policy) {
         if status == 400 && policy.has(Regression::InvalidKey400IsRequestError) {
             return Class::RequestInvalid;
         }
@@ -221,10 +219,14 @@ fn model_unsupported(policy: &Policy) -> Class {
 }
 
 fn is_invalid_key_body(lower_body: &str, policy: &Policy) -> bool {
+    if policy.invalid_key_bodies == InvalidKeyBodies::None {
+        return false;
+    }
     if INVALID_KEY_TEXT.iter().any(|p| lower_body.contains(p)) {
         return true;
     }
-    !policy.has(Regression::InvalidKeyCodeUnmatched)
+    policy.invalid_key_bodies == InvalidKeyBodies::Any
+        && !policy.has(Regression::InvalidKeyCodeUnmatched)
         && INVALID_KEY_CODE.iter().any(|p| lower_body.contains(p))
 }
 

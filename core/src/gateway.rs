@@ -21,8 +21,10 @@ use crate::classify::classify;
 use crate::event::{Action, Event, Request, TimerReason};
 use crate::health::Health;
 use crate::id::{KeyId, RequestId, Scope};
-use crate::policy::{Policy, Regression};
-use crate::response::{ClientResponse, Response, StreamError, TransportError};
+use crate::policy::{Forbidden, Policy, Regression};
+use crate::response::{
+    ClientResponse, HttpAnswer, Response, StreamError, StreamProgress, TransportError,
+};
 use crate::stats::{AttemptRecord, Stats};
 use crate::time::Instant;
 use candidates::{Candidate, Candidates, Lookup};
@@ -343,16 +345,29 @@ impl Gateway {
         // The route the attempt was dispatched on (a request's routes never change).
         let route = &state.routes[flight.route];
         let parts = (&self.catalog, &self.policy);
-        health_writes::record(
-            &mut self.health,
-            parts,
-            &mut self.out,
-            now,
-            &flight,
-            route,
-            class,
-        );
-        let upstream = retry::upstream_answer(class, response);
+        // LiteLLM (#32574): a failure after an earlier one of the same request is not recorded.
+        let retried_failure = !self.policy.retried_failures_mark_health
+            && class.is_upstream_failure()
+            && state.log.iter().any(|r| r.class.is_upstream_failure());
+        // LiteLLM (#29808): a broken stream never counts against its key.
+        let unrecorded = retried_failure
+            || (!self.policy.stream_breaks_fail_over && broke(response))
+            || (self.policy.forbidden == Forbidden::NextKey && status(response) == Some(403));
+        if !unrecorded {
+            health_writes::record(
+                &mut self.health,
+                parts,
+                &mut self.out,
+                now,
+                &flight,
+                route,
+                class,
+            );
+        }
+        let mut upstream = retry::upstream_answer(class, response);
+        if !self.policy.upstream_retry_after_passed_on {
+            upstream.retry_after_s = None;
+        }
         let record = AttemptRecord {
             attempt: flight.id,
             iteration: flight.iteration,
@@ -433,3 +448,22 @@ impl Gateway {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether an answer is a 200 whose stream broke, before or after its first byte.
+fn broke(response: &Response) -> bool {
+    matches!(
+        response,
+        Response::Http(HttpAnswer {
+            stream: StreamProgress::BrokeBeforeFirstByte | StreamProgress::BrokeAfterFirstByte,
+            ..
+        })
+    )
+}
+
+/// The HTTP status of an answer, if it had one.
+fn status(response: &Response) -> Option<u16> {
+    match response {
+        Response::Http(a) => Some(a.status),
+        Response::Transport(_) => None,
+    }
+}

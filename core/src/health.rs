@@ -74,6 +74,12 @@ impl History {
 
     /// Uptime in basis points over the window ending at `now`; 10 000 with no data.
     pub fn uptime_bp(&self, now: Instant, window: Duration) -> u32 {
+        let (total, ok) = self.counts(now, window);
+        (ok * 10_000).checked_div(total).unwrap_or(10_000)
+    }
+
+    /// Outcomes, and successes among them, in the window ending at `now`.
+    pub fn counts(&self, now: Instant, window: Duration) -> (u32, u32) {
         let (mut total, mut ok) = (self.outcomes.len() as u32, self.ok);
         for &(t, was_ok) in &self.outcomes {
             if now.saturating_since(t) < window {
@@ -82,7 +88,7 @@ impl History {
             total -= 1;
             ok -= u32::from(was_ok);
         }
-        (ok * 10_000).checked_div(total).unwrap_or(10_000)
+        (total, ok)
     }
 
     /// Outcomes in the window.

@@ -28,8 +28,9 @@ pub use gateway::{ConfigError, Gateway};
 pub use health::{Block, History};
 pub use id::{fnv1a, AttemptId, KeyId, ModelId, ProjectId, ProviderId, RegionId, RequestId, Scope};
 pub use policy::{
-    AuthFailure, CooldownMerge, ExhaustionAnswer, KeySelection, ModelSupport, Policy,
-    RateLimitBackoff, Regression, Regressions, RetryAfterForms,
+    AuthFailure, CooldownMerge, ExhaustionAnswer, Forbidden, InvalidKeyBodies, KeySelection,
+    ModelSupport, Policy, RateLimitBackoff, Regression, Regressions, RetryAfterForms,
+    SameKeyRetries, UnhealthyRule,
 };
 pub use response::{
     ClientResponse, HttpAnswer, Outcome, Response, StreamError, StreamProgress, TransportError,

@@ -40,18 +40,36 @@ pub struct Policy {
     /// global blacklist; aibridge since coder#27419: a 60 s cooldown; CLIProxyAPI: the
     /// (credential, model) rests 30 min; LiteLLM: the deployment rests 5 s).
     pub auth_failure: AuthFailure,
-    /// Whether a 403 is a failed authentication (llmgateway, CLIProxyAPI) or the
-    /// request's own answer, passed on without marking the key (aibridge since
-    /// coder#27419, LiteLLM).
-    pub forbidden_is_key_failure: bool,
-    /// Whether a 4xx body naming an invalid key (`invalid_api_key`, "API key not valid")
-    /// is a failed authentication whatever its status (llmgateway `provider-auth-errors.ts`),
-    /// or only the status counts (aibridge `MarkKeyOnStatus`, LiteLLM).
-    pub invalid_key_body_is_key_failure: bool,
+    /// What a 403 is: a failed authentication, passed on, or a reason to try the next
+    /// key without recording anything.
+    pub forbidden: Forbidden,
+    /// Which 4xx bodies naming an invalid key are a failed authentication whatever their
+    /// status: every wording and structured code (llmgateway `provider-auth-errors.ts`), the
+    /// wordings only (LiteLLM maps Gemini's "API key not valid" but not OpenAI's
+    /// `invalid_api_key` code under a 400), or none: only the status counts (aibridge
+    /// `MarkKeyOnStatus`, CLIProxyAPI).
+    pub invalid_key_bodies: InvalidKeyBodies,
+    /// Whether a provider's Retry-After reaches the client when its 429 is passed on
+    /// (LiteLLM renames it `llm_provider-retry-after`, #21553).
+    pub upstream_retry_after_passed_on: bool,
+    /// Whether a stream that broke fails over (before its first byte) and counts against
+    /// its key; `false`: it ends the request and is never recorded (LiteLLM #29808, F7).
+    pub stream_breaks_fail_over: bool,
     /// Whether a 5xx, a transport failure or a timeout fails over to the next candidate and
     /// counts against the key (llmgateway, CLIProxyAPI, LiteLLM), or is passed on as it is,
     /// the key unmarked (aibridge: only 429 and 401 are key failures).
     pub upstream_errors_fail_over: bool,
+    /// When transient errors rest a path: after `errors_consecutive_max` in a row
+    /// (llmgateway), or when over a share of its recent outcomes failed (LiteLLM).
+    pub unhealthy_rule: UnhealthyRule,
+    /// Whether a failure on a retried attempt (one after an earlier attempt of the same
+    /// request failed) is recorded in health. `false` is LiteLLM's behaviour: only a
+    /// request's first failed attempt reaches its cooldown logic (#32574).
+    pub retried_failures_mark_health: bool,
+    /// Same-key retries with doubling backoff when a request's only candidate failed with
+    /// a 5xx, a transport failure or a timeout (llmgateway, for single-key providers: at
+    /// most 2, after 1 s then 2 s); `None`: never.
+    pub same_key_retries: Option<SameKeyRetries>,
     /// Whether a model-support error falls back to the next candidate and suspends the
     /// path (CLIProxyAPI, llmgateway) or ends the request (LiteLLM `NotFoundError`).
     pub model_support: ModelSupport,
@@ -94,9 +112,14 @@ impl Policy {
             scopes_max: 4096,
             attempt_timeout: Duration::from_secs(60),
             auth_failure: AuthFailure::Blacklist,
-            forbidden_is_key_failure: true,
-            invalid_key_body_is_key_failure: true,
+            forbidden: Forbidden::KeyFailure,
+            invalid_key_bodies: InvalidKeyBodies::Any,
+            upstream_retry_after_passed_on: true,
+            stream_breaks_fail_over: true,
             upstream_errors_fail_over: true,
+            unhealthy_rule: UnhealthyRule::Consecutive,
+            same_key_retries: None,
+            retried_failures_mark_health: true,
             model_support: ModelSupport::Fallback,
             cooldown_merge: CooldownMerge::Max,
             retry_after_forms: RetryAfterForms::ALL,
@@ -150,6 +173,56 @@ pub enum AuthFailure {
     /// Only the (credential, model) rests this long (CLIProxyAPI: 30 min; LiteLLM: a
     /// deployment, 5 s).
     ModelCooldown(Duration),
+}
+
+/// When transient errors rest a (credential, model, region) path for `unhealthy_for`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnhealthyRule {
+    /// After `errors_consecutive_max` transient errors in a row (llmgateway: 3).
+    Consecutive,
+    /// When, after a transient error, more than `above_bp` of the (credential, model)'s
+    /// outcomes within `history_window` failed and there are at least `min_requests` of
+    /// them (LiteLLM: over 50 % of at least 5 requests in the minute, PR #17464).
+    ErrorRatio {
+        /// The failed share, in basis points, to exceed.
+        above_bp: u32,
+        /// Outcomes in the window at least.
+        min_requests: u32,
+    },
+}
+
+/// What a 403 is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forbidden {
+    /// A failed authentication (llmgateway, CLIProxyAPI).
+    KeyFailure,
+    /// The request's own answer, passed on: no failover, the key unmarked (aibridge
+    /// since coder#27419).
+    PassedOn,
+    /// The request moves on to the next key, and nothing is recorded, so later requests
+    /// send the key again (LiteLLM: "retry skips deployments that already answered 403").
+    NextKey,
+}
+
+/// Which invalid-key bodies make a 4xx a failed authentication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidKeyBodies {
+    /// Every wording and structured code.
+    Any,
+    /// The wordings ("API key not valid", "API key not found", ...), not the structured
+    /// `invalid_api_key` code nor "Incorrect API key provided".
+    Wording,
+    /// None: only 401 (and 403, when it counts) are.
+    None,
+}
+
+/// Same-key retries: how many, and the first backoff (doubling after each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SameKeyRetries {
+    /// Retries per request at most.
+    pub max: u32,
+    /// The wait before the first; each next one waits twice as long.
+    pub backoff: Duration,
 }
 
 /// What a model-support error does.
@@ -246,6 +319,10 @@ pub enum KeySelection {
     PrimaryFirst,
     /// Each attempt moves a cursor shared by all requests (CLIProxyAPI's default).
     RoundRobin,
+    /// Each walk starts at a credential chosen by a hash of the request and its attempt
+    /// count, standing in for a random pick (LiteLLM's simple-shuffle): spread like one,
+    /// and the same on every run.
+    Shuffle,
 }
 
 macro_rules! regressions {

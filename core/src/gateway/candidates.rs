@@ -8,7 +8,7 @@ use crate::catalog::{Catalog, Mode, Source};
 use crate::event::RequestKind;
 use crate::health::{Block, Health};
 use crate::id::{KeyId, ProviderId, RegionId, RequestId, Scope};
-use crate::policy::{Policy, Regression};
+use crate::policy::{KeySelection, Policy, Regression};
 use crate::time::Instant;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -139,7 +139,8 @@ impl Candidates {
     ) {
         let cacheable = state.byok.is_none()
             && !at.policy.has(Regression::RegionFromFirstKey)
-            && !at.policy.rotates();
+            && !at.policy.rotates()
+            && at.policy.key_selection != KeySelection::Shuffle;
         let Some(set) = state.route_set.filter(|_| cacheable) else {
             self.list_uncached(at, now, id, state, out, false);
             return;
@@ -205,10 +206,14 @@ impl Candidates {
                 Some(k) => std::slice::from_ref(k),
                 None => &self.pools[route.provider.index()],
             };
-            let rotate = if at.policy.rotates() && !pool.is_empty() {
-                self.shared_cursor as usize % pool.len()
-            } else {
-                0
+            let rotate = match at.policy.key_selection {
+                _ if pool.is_empty() => 0,
+                KeySelection::Shuffle => {
+                    let draw = mix(id.0.rotate_left(32) ^ u64::from(state.attempts));
+                    (draw % pool.len() as u64) as usize
+                }
+                _ if at.policy.rotates() => self.shared_cursor as usize % pool.len(),
+                _ => 0,
             };
             // The same for every credential of the route.
             let suspension = scopes::suspension(at.policy, route);
@@ -351,4 +356,12 @@ fn mode_index(mode: Mode) -> usize {
         Mode::Credits => 1,
         Mode::Hybrid => 2,
     }
+}
+
+/// SplitMix64's finaliser: every input bit moves every output bit, so consecutive request
+/// ids spread over a pool like independent draws (`KeySelection::Shuffle`).
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }

@@ -10,7 +10,9 @@ use crate::classify::Class;
 use crate::event::{Event, RequestKind};
 use crate::health::{Entry, Health, Written};
 use crate::id::{AttemptId, KeyId, Scope};
-use crate::policy::{AuthFailure, CooldownMerge, Policy, RateLimitBackoff, Regression};
+use crate::policy::{
+    AuthFailure, CooldownMerge, Policy, RateLimitBackoff, Regression, UnhealthyRule,
+};
 use crate::time::{Duration, Instant};
 
 /// The bound on tracked health entries, unless `UnboundedScopes` lifts it.
@@ -240,10 +242,24 @@ impl Writer<'_> {
     /// in its region, which turns unhealthy at the threshold.
     fn transient(&mut self) {
         let (policy, now, scope) = (self.policy, self.now, self.at.errors);
-        self.write(self.at.model, |e| Self::outcome(policy, now, e, false));
+        let counts = self.write(self.at.model, |e| {
+            Self::outcome(policy, now, e, false);
+            e.history.counts(now, policy.history_window)
+        });
+        let over = match policy.unhealthy_rule {
+            UnhealthyRule::Consecutive => None,
+            UnhealthyRule::ErrorRatio {
+                above_bp,
+                min_requests,
+            } => {
+                let (total, ok) = counts;
+                let failed = u64::from(total - ok) * 10_000;
+                Some(total >= min_requests && failed > u64::from(above_bp) * u64::from(total))
+            }
+        };
         let unhealthy = self.write(scope, |e| {
             e.errors_consecutive += 1;
-            if e.errors_consecutive >= policy.errors_consecutive_max {
+            if over.unwrap_or(e.errors_consecutive >= policy.errors_consecutive_max) {
                 let before = e.unhealthy_until;
                 e.errors_consecutive = 0;
                 e.unhealthy_until = e.unhealthy_until.max(now + policy.unhealthy_for);

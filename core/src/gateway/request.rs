@@ -46,6 +46,8 @@ pub(super) struct RequestState {
     /// Instants of this request's `CooldownWait` timers (at most one in practice), so that
     /// finishing removes them directly instead of scanning every timer of the gateway.
     pub(super) waits: Vec<Instant>,
+    /// Same-key retries taken (`Policy::same_key_retries`).
+    pub(super) same_key_retries: u32,
 }
 
 impl RequestState {
@@ -69,6 +71,7 @@ impl RequestState {
             last_sent: None,
             byok,
             waits: Vec::new(),
+            same_key_retries: 0,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::classify::{parse_retry_after, Class};
 use crate::event::Event;
 use crate::health::Block;
 use crate::id::{ProviderId, RequestId};
-use crate::policy::{ExhaustionAnswer, Policy, Regression};
+use crate::policy::{ExhaustionAnswer, Policy, Regression, SameKeyRetries};
 use crate::response::{HttpAnswer, Outcome, Response, StreamProgress};
 use crate::routing::{filter_chain_into, Filters};
 use crate::stats::Stats;
@@ -126,7 +126,13 @@ pub(super) fn decide(
     );
     match pick {
         Some(c) => Decision::Dispatch(c),
-        None => no_candidate(at.policy, now, state, listed),
+        None => match same_key_retry(at.policy, now, state, listed) {
+            Some(until) => {
+                state.same_key_retries += 1;
+                Decision::Wait(until)
+            }
+            None => no_candidate(at.policy, now, state, listed),
+        },
     }
 }
 
@@ -213,6 +219,33 @@ fn filter(
         listed
     };
     filter_chain_into(filter_input, &filters, chosen);
+}
+
+/// When a request's only candidate just failed transiently, the end of the backoff before
+/// sending it again (llmgateway's same-key retry for single-key providers: 1 s, 2 s, 4 s,
+/// never for a 4xx nor a user's own key), if the policy grants another.
+fn same_key_retry(
+    policy: &Policy,
+    now: Instant,
+    state: &RequestState,
+    candidates: &[Candidate],
+) -> Option<Instant> {
+    let SameKeyRetries { max, backoff } = policy.same_key_retries?;
+    let only = match candidates {
+        [only] => only,
+        _ => return None,
+    };
+    let transient = state
+        .log
+        .last()
+        .is_some_and(|r| matches!(r.class, Class::Transient | Class::Network | Class::Timeout));
+    let again = state.same_key_retries < max
+        && state.byok.is_none()
+        && transient
+        && only.tried
+        && only.block.is_none();
+    let factor = 1u64 << state.same_key_retries.min(62);
+    again.then(|| now + Duration(backoff.as_ms().saturating_mul(factor)))
 }
 
 /// Nothing to dispatch: wait for the soonest cooldown, or answer the client.
@@ -360,7 +393,11 @@ pub(super) fn after_answer(
         Class::RequestInvalid if !policy.has(Regression::RetryRequestInvalid) => {
             finish(Outcome::RequestInvalid, upstream.status)
         }
-        Class::Network if stream_broke_early && policy.has(Regression::StreamBootstrapTerminal) => {
+        Class::Network
+            if stream_broke_early
+                && (policy.has(Regression::StreamBootstrapTerminal)
+                    || !policy.stream_breaks_fail_over) =>
+        {
             finish(Outcome::UpstreamFailed, 502)
         }
         _ if state.byok.is_some() => {

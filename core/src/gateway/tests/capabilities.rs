@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::policy::{
-    AuthFailure, CooldownMerge, ExhaustionAnswer, KeySelection, ModelSupport, RateLimitBackoff,
-    RetryAfterForms,
+    AuthFailure, CooldownMerge, ExhaustionAnswer, Forbidden, InvalidKeyBodies, KeySelection,
+    ModelSupport, RateLimitBackoff, RetryAfterForms, SameKeyRetries,
 };
 
 fn with(change: impl FnOnce(&mut Policy)) -> Policy {
@@ -69,8 +69,8 @@ fn forbidden_and_invalid_key_bodies_can_be_passed_on_unmarked() {
     let pool = pool();
     let [k0, _, _] = pool.keys;
     let policy = with(|p| {
-        p.forbidden_is_key_failure = false;
-        p.invalid_key_body_is_key_failure = false;
+        p.forbidden = Forbidden::PassedOn;
+        p.invalid_key_bodies = InvalidKeyBodies::None;
     });
     let mut d = pool.world.gateway(policy);
     let run = d.chat(
@@ -287,4 +287,42 @@ fn round_robin_moves_the_first_key_per_attempt() {
         .map(|_| d.chat(pool.project, MODEL, |_| ok()).sent()[0])
         .collect();
     assert_eq!(firsts, [k0, k0, k0], "primary-first");
+}
+
+#[test]
+fn same_key_retries_back_off_on_a_single_key_provider() {
+    let mut world = World::new();
+    let region = world.region("us");
+    let provider = world.provider("solo", &[region]);
+    world.model(MODEL, &[(provider, region, "solo-model")]);
+    let k0 = world.key("k0", provider, Source::Org);
+    let project = world.project("p", Mode::ApiKeys);
+    let policy = with(|p| {
+        p.same_key_retries = Some(SameKeyRetries {
+            max: 2,
+            backoff: Duration::from_secs(1),
+        });
+        // The third 500 rests the path: the client gets that 500, not an exhaustion.
+        p.exhaustion_answer = ExhaustionAnswer::LastError;
+    });
+    let mut d = world.gateway(policy.clone());
+    let run = d.chat(project, MODEL, |_| server_error());
+    assert_eq!(run.sent(), vec![k0, k0, k0], "two retries on the one key");
+    assert_eq!(run.answer.status, 500);
+    assert_eq!(d.now, Instant(3_000), "after 1 s, then 2 s");
+    // A 4xx is never retried on the same key, nor is a pool of two.
+    let mut d = world.gateway(policy.clone());
+    let run = d.chat(project, MODEL, |_| bad_request());
+    assert_eq!(run.sent(), vec![k0]);
+    let pool = pool();
+    let mut d = pool.world.gateway(policy);
+    let run = d.chat(pool.project, MODEL, |_| server_error());
+    assert_eq!(
+        run.sent(),
+        pool.keys.to_vec(),
+        "each key once, no same-key retry"
+    );
+    // And the reference never retries the same key.
+    let mut d = world.gateway(Policy::reference());
+    assert_eq!(d.chat(project, MODEL, |_| server_error()).sent(), vec![k0]);
 }
