@@ -6,8 +6,9 @@ use super::ctx::Ctx;
 use super::raw::RawOverrides;
 use super::text::{format_duration, quote};
 use gatesim_core::{
-    AuthFailure, CooldownMerge, Duration, ExhaustionAnswer, KeySelection, ModelSupport, Policy,
-    RateLimitBackoff, RetryAfterForms,
+    AuthFailure, CooldownMerge, Duration, ExhaustionAnswer, Forbidden, InvalidKeyBodies,
+    KeySelection, ModelSupport, Policy, RateLimitBackoff, RetryAfterForms, SameKeyRetries,
+    UnhealthyRule,
 };
 use serde_json::{json, Map, Value};
 
@@ -28,23 +29,42 @@ const EXHAUSTION_ANSWER: &[(&str, ExhaustionAnswer)] = &[
 const KEY_SELECTION: &[(&str, KeySelection)] = &[
     ("primary_first", KeySelection::PrimaryFirst),
     ("round_robin", KeySelection::RoundRobin),
+    ("shuffle", KeySelection::Shuffle),
+];
+const FORBIDDEN: &[(&str, Forbidden)] = &[
+    ("key_failure", Forbidden::KeyFailure),
+    ("passed_on", Forbidden::PassedOn),
+    ("next_key", Forbidden::NextKey),
+];
+const INVALID_KEY_BODIES: &[(&str, InvalidKeyBodies)] = &[
+    ("any", InvalidKeyBodies::Any),
+    ("wording", InvalidKeyBodies::Wording),
+    ("none", InvalidKeyBodies::None),
 ];
 
 /// The capability fields set in `o`, by name: the contract takes none of them.
 pub(super) fn set_fields(o: &RawOverrides) -> Vec<&'static str> {
     let set = [
         ("auth_failure", o.auth_failure.is_some()),
+        ("forbidden", o.forbidden.is_some()),
+        ("invalid_key_bodies", o.invalid_key_bodies.is_some()),
         (
-            "forbidden_is_key_failure",
-            o.forbidden_is_key_failure.is_some(),
+            "upstream_retry_after_passed_on",
+            o.upstream_retry_after_passed_on.is_some(),
         ),
         (
-            "invalid_key_body_is_key_failure",
-            o.invalid_key_body_is_key_failure.is_some(),
+            "stream_breaks_fail_over",
+            o.stream_breaks_fail_over.is_some(),
         ),
         (
             "upstream_errors_fail_over",
             o.upstream_errors_fail_over.is_some(),
+        ),
+        ("unhealthy_rule", o.unhealthy_rule.is_some()),
+        ("same_key_retries", o.same_key_retries.is_some()),
+        (
+            "retried_failures_mark_health",
+            o.retried_failures_mark_health.is_some(),
         ),
         ("model_support", o.model_support.is_some()),
         ("cooldown_merge", o.cooldown_merge.is_some()),
@@ -62,60 +82,92 @@ pub(super) fn set_fields(o: &RawOverrides) -> Vec<&'static str> {
 /// Applies the capability fields of `o` (at `section`) to `p`.
 pub(super) fn apply(o: &RawOverrides, section: &str, ctx: &mut Ctx, p: &mut Policy) {
     let path = |name: &str| format!("{section}.{name}");
-    if let Some(v) = &o.auth_failure {
-        if let Some(a) = auth_failure(v, &path("auth_failure"), ctx) {
-            p.auth_failure = a;
-        }
-    }
-    if let Some(b) = o.forbidden_is_key_failure {
-        p.forbidden_is_key_failure = b;
-    }
-    if let Some(b) = o.invalid_key_body_is_key_failure {
-        p.invalid_key_body_is_key_failure = b;
-    }
-    if let Some(b) = o.upstream_errors_fail_over {
-        p.upstream_errors_fail_over = b;
-    }
-    let named = [
-        (&o.model_support, "model_support", "model-support handling"),
-        (&o.cooldown_merge, "cooldown_merge", "cooldown merge"),
+    let flags = [
         (
-            &o.exhaustion_answer,
-            "exhaustion_answer",
-            "exhaustion answer",
+            o.upstream_retry_after_passed_on,
+            &mut p.upstream_retry_after_passed_on,
         ),
-        (&o.key_selection, "key_selection", "key selection"),
+        (o.stream_breaks_fail_over, &mut p.stream_breaks_fail_over),
+        (
+            o.upstream_errors_fail_over,
+            &mut p.upstream_errors_fail_over,
+        ),
+        (
+            o.retried_failures_mark_health,
+            &mut p.retried_failures_mark_health,
+        ),
     ];
-    for (value, name, what) in named {
-        let Some(value) = value else { continue };
-        let at = path(name);
-        match name {
-            "model_support" => set(
-                ctx.choose(&at, what, value, MODEL_SUPPORT),
-                &mut p.model_support,
-            ),
-            "cooldown_merge" => set(
-                ctx.choose(&at, what, value, COOLDOWN_MERGE),
-                &mut p.cooldown_merge,
-            ),
-            "exhaustion_answer" => set(
-                ctx.choose(&at, what, value, EXHAUSTION_ANSWER),
-                &mut p.exhaustion_answer,
-            ),
-            _ => set(
-                ctx.choose(&at, what, value, KEY_SELECTION),
-                &mut p.key_selection,
-            ),
+    for (value, slot) in flags {
+        set(value, slot);
+    }
+    named(o, section, ctx, p);
+    if let Some(v) = &o.auth_failure {
+        set(
+            auth_failure(v, &path("auth_failure"), ctx),
+            &mut p.auth_failure,
+        );
+    }
+    if let Some(v) = &o.same_key_retries {
+        if let Some(r) = same_key_retries(v, &path("same_key_retries"), ctx) {
+            p.same_key_retries = Some(r);
         }
+    }
+    if let Some(v) = &o.unhealthy_rule {
+        set(
+            unhealthy_rule(v, &path("unhealthy_rule"), ctx),
+            &mut p.unhealthy_rule,
+        );
     }
     if let Some(forms) = &o.retry_after_forms {
         p.retry_after_forms = retry_after_forms(forms, &path("retry_after_forms"), ctx);
     }
     if let Some(v) = &o.rate_limit_backoff {
-        if let Some(b) = rate_limit_backoff(v, &path("rate_limit_backoff"), ctx) {
-            p.rate_limit_backoff = b;
+        set(
+            rate_limit_backoff(v, &path("rate_limit_backoff"), ctx),
+            &mut p.rate_limit_backoff,
+        );
+    }
+}
+
+/// The capabilities that are one of a fixed set of names.
+fn named(o: &RawOverrides, section: &str, ctx: &mut Ctx, p: &mut Policy) {
+    fn one<T: Copy>(
+        ctx: &mut Ctx,
+        (section, name, what): (&str, &str, &str),
+        value: Option<&String>,
+        table: &[(&str, T)],
+        slot: &mut T,
+    ) {
+        if let Some(v) = value {
+            set(
+                ctx.choose(&format!("{section}.{name}"), what, v, table),
+                slot,
+            );
         }
     }
+    let f = o.forbidden.as_ref();
+    one(
+        ctx,
+        (section, "forbidden", "403 handling"),
+        f,
+        FORBIDDEN,
+        &mut p.forbidden,
+    );
+    let v = o.invalid_key_bodies.as_ref();
+    let at = (section, "invalid_key_bodies", "invalid-key bodies");
+    one(ctx, at, v, INVALID_KEY_BODIES, &mut p.invalid_key_bodies);
+    let v = o.model_support.as_ref();
+    let at = (section, "model_support", "model-support handling");
+    one(ctx, at, v, MODEL_SUPPORT, &mut p.model_support);
+    let v = o.cooldown_merge.as_ref();
+    let at = (section, "cooldown_merge", "cooldown merge");
+    one(ctx, at, v, COOLDOWN_MERGE, &mut p.cooldown_merge);
+    let v = o.exhaustion_answer.as_ref();
+    let at = (section, "exhaustion_answer", "exhaustion answer");
+    one(ctx, at, v, EXHAUSTION_ANSWER, &mut p.exhaustion_answer);
+    let v = o.key_selection.as_ref();
+    let at = (section, "key_selection", "key selection");
+    one(ctx, at, v, KEY_SELECTION, &mut p.key_selection);
 }
 
 fn set<T>(value: Option<T>, slot: &mut T) {
@@ -242,6 +294,107 @@ fn rate_limit_backoff(v: &Value, path: &str, ctx: &mut Ctx) -> Option<RateLimitB
     Some(RateLimitBackoff::Exponential { base, cap })
 }
 
+/// `"consecutive"` or `{"error_ratio": {"above_bp": N, "min_requests": N}}`.
+fn unhealthy_rule(v: &Value, path: &str, ctx: &mut Ctx) -> Option<UnhealthyRule> {
+    const SHAPES: &str =
+        "\"consecutive\" or {\"error_ratio\": {\"above_bp\": 5000, \"min_requests\": 5}}";
+    let params = match v {
+        Value::String(s) if s == "consecutive" => return Some(UnhealthyRule::Consecutive),
+        Value::Object(o) if o.len() == 1 && o.contains_key("error_ratio") => o.get("error_ratio"),
+        other => {
+            ctx.err(path, format!("{} is not one of {SHAPES}", shown(other)));
+            return None;
+        }
+    };
+    let at = format!("{path}.error_ratio");
+    let Some(Value::Object(params)) = params else {
+        ctx.err(at, "an object {\"above_bp\": N, \"min_requests\": N}");
+        return None;
+    };
+    for name in params
+        .keys()
+        .filter(|k| *k != "above_bp" && *k != "min_requests")
+    {
+        ctx.err(
+            format!("{at}.{name}"),
+            "unknown field (known: above_bp, min_requests)",
+        );
+    }
+    let mut get = |name: &str, min: u64, max: u64| {
+        let field = format!("{at}.{name}");
+        match params.get(name).map(Value::as_u64) {
+            Some(Some(n)) if (min..=max).contains(&n) => u32::try_from(n).ok(),
+            Some(_) => {
+                ctx.err(field, format!("an integer from {min} to {max}"));
+                None
+            }
+            None => {
+                ctx.err(field, "missing");
+                None
+            }
+        }
+    };
+    let above_bp = get("above_bp", 0, 9_999);
+    let min_requests = get("min_requests", 1, u64::from(u32::MAX));
+    Some(UnhealthyRule::ErrorRatio {
+        above_bp: above_bp?,
+        min_requests: min_requests?,
+    })
+}
+
+/// `{"max": N, "backoff": D}`: N from 1, D more than 0s.
+fn same_key_retries(v: &Value, path: &str, ctx: &mut Ctx) -> Option<SameKeyRetries> {
+    let Value::Object(params) = v else {
+        ctx.err(
+            path,
+            format!(
+                "{} is not an object {{\"max\": 2, \"backoff\": \"1s\"}}",
+                shown(v)
+            ),
+        );
+        return None;
+    };
+    for name in params.keys().filter(|k| *k != "max" && *k != "backoff") {
+        ctx.err(
+            format!("{path}.{name}"),
+            "unknown field (known: max, backoff)",
+        );
+    }
+    let max = match params.get("max").map(Value::as_u64) {
+        Some(Some(n)) if (1..=u64::from(u32::MAX)).contains(&n) => u32::try_from(n).ok(),
+        Some(_) => {
+            ctx.err(format!("{path}.max"), "an integer of at least 1");
+            None
+        }
+        None => {
+            ctx.err(format!("{path}.max"), "missing");
+            None
+        }
+    };
+    let field = format!("{path}.backoff");
+    let backoff = match params.get("backoff") {
+        Some(Value::String(text)) => match ctx.duration(&field, text) {
+            Some(Duration::ZERO) => {
+                ctx.err(field, "must be more than 0s");
+                None
+            }
+            other => other,
+        },
+        Some(_) => {
+            ctx.err(field, "a duration such as \"1s\"");
+            None
+        }
+        None => {
+            ctx.err(field, "missing");
+            None
+        }
+    };
+    Some(SameKeyRetries {
+        max: max?,
+        backoff: backoff?,
+    })
+}
+
 /// A JSON value as a short quote for an error.
 fn shown(v: &Value) -> String {
     match v {
@@ -261,13 +414,32 @@ pub(super) fn write(p: &Policy, raw: &mut RawOverrides) {
             AuthFailure::ModelCooldown(t) => json!({ "model_cooldown": d(t) }),
         });
     }
-    raw.forbidden_is_key_failure = (p.forbidden_is_key_failure != r.forbidden_is_key_failure)
-        .then_some(p.forbidden_is_key_failure);
-    raw.invalid_key_body_is_key_failure = (p.invalid_key_body_is_key_failure
-        != r.invalid_key_body_is_key_failure)
-        .then_some(p.invalid_key_body_is_key_failure);
+    raw.forbidden = name_of(p.forbidden, r.forbidden, FORBIDDEN);
+    raw.invalid_key_bodies = name_of(
+        p.invalid_key_bodies,
+        r.invalid_key_bodies,
+        INVALID_KEY_BODIES,
+    );
+    raw.upstream_retry_after_passed_on = (p.upstream_retry_after_passed_on
+        != r.upstream_retry_after_passed_on)
+        .then_some(p.upstream_retry_after_passed_on);
+    raw.stream_breaks_fail_over = (p.stream_breaks_fail_over != r.stream_breaks_fail_over)
+        .then_some(p.stream_breaks_fail_over);
     raw.upstream_errors_fail_over = (p.upstream_errors_fail_over != r.upstream_errors_fail_over)
         .then_some(p.upstream_errors_fail_over);
+    raw.retried_failures_mark_health = (p.retried_failures_mark_health
+        != r.retried_failures_mark_health)
+        .then_some(p.retried_failures_mark_health);
+    raw.same_key_retries = p
+        .same_key_retries
+        .map(|r| json!({ "max": r.max, "backoff": d(r.backoff) }));
+    raw.unhealthy_rule = match p.unhealthy_rule {
+        UnhealthyRule::Consecutive => None,
+        UnhealthyRule::ErrorRatio {
+            above_bp,
+            min_requests,
+        } => Some(json!({ "error_ratio": { "above_bp": above_bp, "min_requests": min_requests } })),
+    };
     raw.model_support = name_of(p.model_support, r.model_support, MODEL_SUPPORT);
     raw.cooldown_merge = name_of(p.cooldown_merge, r.cooldown_merge, COOLDOWN_MERGE);
     raw.exhaustion_answer = name_of(p.exhaustion_answer, r.exhaustion_answer, EXHAUSTION_ANSWER);

@@ -228,11 +228,23 @@ pub(super) struct RawOverrides {
     #[serde(default)]
     pub auth_failure: Option<serde_json::Value>,
     #[serde(default)]
-    pub forbidden_is_key_failure: Option<bool>,
+    pub forbidden: Option<String>,
     #[serde(default)]
-    pub invalid_key_body_is_key_failure: Option<bool>,
+    pub invalid_key_bodies: Option<String>,
+    #[serde(default)]
+    pub upstream_retry_after_passed_on: Option<bool>,
+    #[serde(default)]
+    pub stream_breaks_fail_over: Option<bool>,
     #[serde(default)]
     pub upstream_errors_fail_over: Option<bool>,
+    /// `"consecutive"` or `{"error_ratio": {"above_bp": N, "min_requests": N}}`.
+    #[serde(default)]
+    pub unhealthy_rule: Option<serde_json::Value>,
+    #[serde(default)]
+    pub retried_failures_mark_health: Option<bool>,
+    /// `{"max": N, "backoff": D}`.
+    #[serde(default)]
+    pub same_key_retries: Option<serde_json::Value>,
     #[serde(default)]
     pub model_support: Option<String>,
     #[serde(default)]

@@ -5,8 +5,9 @@
 use super::{errors, minimal, ok};
 use crate::scenario::{preset, preset_names, to_json, PRESETS};
 use gatesim_core::{
-    AuthFailure, CooldownMerge, Duration, ExhaustionAnswer, KeySelection, ModelSupport, Policy,
-    RateLimitBackoff, RetryAfterForms,
+    AuthFailure, CooldownMerge, Duration, ExhaustionAnswer, Forbidden, InvalidKeyBodies,
+    KeySelection, ModelSupport, Policy, RateLimitBackoff, RetryAfterForms, SameKeyRetries,
+    UnhealthyRule,
 };
 
 #[test]
@@ -49,7 +50,8 @@ fn the_peer_presets_differ_from_the_reference_where_the_peers_do() {
         aibridge.auth_failure,
         AuthFailure::Cooldown(Duration::from_secs(60))
     );
-    assert!(!aibridge.forbidden_is_key_failure && !aibridge.upstream_errors_fail_over);
+    assert_eq!(aibridge.forbidden, Forbidden::PassedOn);
+    assert!(!aibridge.upstream_errors_fail_over);
     assert!(!aibridge.retry_after_forms.http_date && aibridge.retry_after_forms.ms);
     let cli = get("cliproxyapi");
     assert_eq!(
@@ -91,8 +93,13 @@ fn every_capability_is_read_and_written_back() {
     let w = ok(&minimal(
         r#", "policy": { "overrides": {
               "auth_failure": { "model_cooldown": "30m" },
-              "forbidden_is_key_failure": false,
-              "invalid_key_body_is_key_failure": false,
+              "forbidden": "next_key",
+              "invalid_key_bodies": "wording",
+              "upstream_retry_after_passed_on": false,
+              "stream_breaks_fail_over": false,
+              "unhealthy_rule": { "error_ratio": { "above_bp": 5000, "min_requests": 5 } },
+              "retried_failures_mark_health": false,
+              "same_key_retries": { "max": 2, "backoff": "1s" },
               "upstream_errors_fail_over": false,
               "model_support": "terminal",
               "cooldown_merge": "keep_first",
@@ -106,8 +113,24 @@ fn every_capability_is_read_and_written_back() {
         p.auth_failure,
         AuthFailure::ModelCooldown(Duration::from_secs(1800))
     );
-    assert!(!p.forbidden_is_key_failure);
-    assert!(!p.invalid_key_body_is_key_failure);
+    assert_eq!(p.forbidden, Forbidden::NextKey);
+    assert_eq!(p.invalid_key_bodies, InvalidKeyBodies::Wording);
+    assert!(!p.upstream_retry_after_passed_on && !p.stream_breaks_fail_over);
+    assert!(!p.retried_failures_mark_health);
+    assert_eq!(
+        p.same_key_retries,
+        Some(SameKeyRetries {
+            max: 2,
+            backoff: Duration::from_secs(1)
+        })
+    );
+    assert_eq!(
+        p.unhealthy_rule,
+        UnhealthyRule::ErrorRatio {
+            above_bp: 5000,
+            min_requests: 5
+        }
+    );
     assert!(!p.upstream_errors_fail_over);
     assert_eq!(p.model_support, ModelSupport::Terminal);
     assert_eq!(p.cooldown_merge, CooldownMerge::KeepFirst);
@@ -130,6 +153,14 @@ fn every_capability_is_read_and_written_back() {
     let text = to_json(&w);
     assert!(text.contains(r#""cooldown_merge": "keep_first""#), "{text}");
     assert_eq!(ok(&text).policy, w.policy, "written back as read");
+    assert!(
+        !to_json(&ok(&minimal(""))).contains("auth_failure"),
+        "the reference capabilities are not written out"
+    );
+}
+
+#[test]
+fn the_other_shapes_of_a_capability_are_read_and_written_back() {
     for other in [
         r#""auth_failure": { "cooldown": "1m" }"#,
         r#""rate_limit_backoff": "as_error""#,
@@ -141,10 +172,6 @@ fn every_capability_is_read_and_written_back() {
         assert_ne!(w.policy, Policy::reference(), "{other}");
         assert_eq!(ok(&to_json(&w)).policy, w.policy, "{other}");
     }
-    assert!(
-        !to_json(&ok(&minimal(""))).contains("auth_failure"),
-        "the reference capabilities are not written out"
-    );
 }
 
 #[test]
