@@ -57,6 +57,11 @@ pub struct Args {
     /// caught over HTTP and every clean run passes.
     #[arg(long)]
     pub matrix: bool,
+    /// Fidelity of a preset: run the directory through the gateway (`--repeat` times) and
+    /// in the engine under this preset (`presets/NAME.json`), both judged from outside,
+    /// and compare per invariant; exit 1 if any disagrees (docs/presets.md).
+    #[arg(long, value_name = "PRESET")]
+    pub fidelity: Option<String>,
     /// Run each scenario this many times (a gateway that routes at random answers
     /// differently each time: a verdict is a sample); `--history DIR` keeps
     /// `<id>.<N>.jsonl` each.
@@ -87,6 +92,20 @@ pub fn main(args: &Args) -> u8 {
             return 2;
         }
     };
+    if let Some(p) = &args.fidelity {
+        if gatesim_sim::scenario::preset(p).is_none() {
+            let known: Vec<&str> = gatesim_sim::scenario::preset_names().collect();
+            eprintln!(
+                "gatesim blackbox: --fidelity: unknown preset \"{p}\" (known: {})",
+                known.join(", ")
+            );
+            return 2;
+        }
+        if args.matrix || args.bench {
+            eprintln!("gatesim blackbox: --fidelity takes neither --matrix nor --bench");
+            return 2;
+        }
+    }
     for k in &args.regressions {
         if gatesim_core::Regression::parse(k).is_none() {
             eprintln!("gatesim blackbox: --regression: unknown knob (gatesim knobs lists them)");
@@ -243,12 +262,29 @@ pub async fn run_units_each(
     out
 }
 
+/// `--matrix` and `--fidelity`, which judge the units their own way; `None` for a plain run.
+async fn other_mode(
+    args: &Args,
+    units: &[Unit],
+    adapter: &Arc<Adapter>,
+    invalid: usize,
+) -> Option<u8> {
+    if args.matrix {
+        return Some(crate::matrix::matrix(units, adapter, args.jobs, invalid).await);
+    }
+    let preset = args.fidelity.as_deref()?;
+    let jobs = (args.jobs, args.repeat);
+    let code =
+        crate::fidelity::fidelity(units, adapter, jobs, preset, args.history.as_deref()).await;
+    Some(if invalid > 0 { 2 } else { code })
+}
+
 async fn drive_all(args: &Args, adapter: &Adapter, files: &[PathBuf]) -> u8 {
     let many = files.len() > 1 || args.path.is_dir() || args.repeat > 1;
     let (mut units, mut invalid) = units(files, args.seed, &args.regressions);
     let adapter = Arc::new(adapter.clone());
-    if args.matrix {
-        return crate::matrix::matrix(&units, &adapter, args.jobs, invalid).await;
+    if let Some(code) = other_mode(args, &units, &adapter, invalid).await {
+        return code;
     }
     if args.repeat > 1 {
         units = units

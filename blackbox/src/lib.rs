@@ -12,6 +12,7 @@
 pub mod adapter;
 pub mod bench;
 pub mod drive;
+pub mod fidelity;
 pub mod matrix;
 pub mod providers;
 pub mod record;

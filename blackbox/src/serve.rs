@@ -39,6 +39,10 @@ pub struct Args {
     /// Put a production bug back (knob name or incident id), for self-tests; repeatable.
     #[arg(long = "regression")]
     pub regressions: Vec<String>,
+    /// Serve under a peer's rules instead of the scenario's policy (`presets/NAME.json`):
+    /// the engine half of `gatesim blackbox --fidelity`, over HTTP.
+    #[arg(long)]
+    pub preset: Option<String>,
 }
 
 type Body = BoxBody<Bytes, std::io::Error>;
@@ -107,6 +111,15 @@ fn load(args: &Args) -> Result<(WorldFile, Gateway, Config), String> {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         format!("{}: {}", wf.scenario.display(), lines.join("; "))
     })?;
+    if let Some(name) = &args.preset {
+        world = gatesim_sim::presets::under(&world, name).ok_or_else(|| {
+            let known: Vec<&str> = gatesim_sim::scenario::preset_names().collect();
+            format!(
+                "--preset: unknown preset {name:?} (known: {})",
+                known.join(", ")
+            )
+        })?;
+    }
     for k in &args.regressions {
         let knob = Regression::parse(k).ok_or_else(|| "--regression: unknown knob".to_string())?;
         world.policy.regressions = world.policy.regressions.with(knob);

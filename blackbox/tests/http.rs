@@ -188,3 +188,80 @@ fn the_benchmark_reports_each_target() {
         assert_eq!(cells[1], "50", "every request answered: {row}");
     }
 }
+
+/// `--fidelity`: gatesim's own gateway served under a peer's preset over HTTP agrees,
+/// invariant by invariant, with the engine under the same preset; held against another
+/// preset's engine, the disagreements are found and the exit status says so.
+#[test]
+fn a_preset_served_over_http_agrees_with_the_engine_under_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join(format!("gatesim-fidelity-{}", std::process::id()));
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).expect("a temp dir");
+    for id in [
+        "bb-invalid-key-400",
+        "bb-model-support-400",
+        "bb-retry-after-cap",
+        "bb-stream-bootstrap-rotation",
+    ] {
+        let from = root.join(format!("scenarios/blackbox/{id}.json"));
+        std::fs::copy(&from, scenarios.join(format!("{id}.json"))).expect("copy a scenario");
+    }
+    let adapter = std::fs::read_to_string(root.join("adapters/reference.toml"))
+        .expect("the reference adapter")
+        .replace("name = \"reference\"", "name = \"serve-aibridge\"")
+        .replace(
+            r#""serve", "--world", "{world}"]"#,
+            r#""serve", "--world", "{world}", "--preset", "aibridge"]"#,
+        );
+    assert!(adapter.contains("--preset"), "{adapter}");
+    let adapter_path = dir.join("serve-aibridge.toml");
+    std::fs::write(&adapter_path, adapter).expect("write the adapter");
+    let fidelity = |preset: &str| {
+        gatesim()
+            .args(["blackbox", "--jobs", "4", "--fidelity", preset, "--gateway"])
+            .arg(&adapter_path)
+            .arg(&scenarios)
+            .output()
+            .expect("gatesim runs")
+    };
+    let same = fidelity("aibridge");
+    let other = fidelity("reference");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&same.stdout);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    let summary = stdout
+        .lines()
+        .find(|l| l.contains("pairs broken by either side"))
+        .expect("a summary line");
+    let pairs: usize = summary
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(
+        pairs >= 4,
+        "aibridge's rules break the reference contract: {stdout}"
+    );
+    assert!(
+        summary.ends_with(&format!("{pairs} agree, 0 vary between runs, 0 disagree")),
+        "{summary}"
+    );
+    assert!(
+        stdout.contains("| bb-invalid-key-400 | auth-blacklist-global | breaks | 1/1 | agree |"),
+        "{stdout}"
+    );
+    let stdout = String::from_utf8_lossy(&other.stdout);
+    assert_eq!(other.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "| bb-invalid-key-400 | auth-blacklist-global | holds | 1/1 | **disagree** |"
+        ),
+        "{stdout}"
+    );
+}
