@@ -4,7 +4,7 @@
 use super::*;
 use crate::policy::{
     AuthFailure, CooldownMerge, ExhaustionAnswer, Forbidden, InvalidKeyBodies, KeySelection,
-    ModelSupport, RateLimitBackoff, RetryAfterForms, SameKeyRetries,
+    ModelSupport, RateLimitBackoff, RetryAfterForms, SameKeyRetries, UnhealthyRule,
 };
 
 fn with(change: impl FnOnce(&mut Policy)) -> Policy {
@@ -325,4 +325,165 @@ fn same_key_retries_back_off_on_a_single_key_provider() {
     // And the reference never retries the same key.
     let mut d = world.gateway(Policy::reference());
     assert_eq!(d.chat(project, MODEL, |_| server_error()).sent(), vec![k0]);
+}
+
+#[test]
+fn forbidden_next_key_fails_over_and_records_nothing() {
+    let pool = pool();
+    let [k0, k1, _] = pool.keys;
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.forbidden = Forbidden::NextKey));
+    let run = d.chat(
+        pool.project,
+        MODEL,
+        failing(&[k0], || http(403, "forbidden")),
+    );
+    assert_eq!(run.sent(), vec![k0, k1], "the next key, within the request");
+    assert!(!d.gateway.is_blacklisted(k0, Scope::of(MODEL)));
+    assert_eq!(d.gateway.cooldown_until(k0, Scope::of(MODEL)), None);
+    let run = d.chat(pool.project, MODEL, |_| ok());
+    assert_eq!(
+        run.sent(),
+        vec![k0],
+        "a later request sends k0 again (LiteLLM F4)"
+    );
+}
+
+#[test]
+fn invalid_key_wording_without_the_structured_code() {
+    let pool = pool();
+    let [k0, k1, _] = pool.keys;
+    let policy = with(|p| p.invalid_key_bodies = InvalidKeyBodies::Wording);
+    let mut d = pool.world.gateway(policy);
+    let run = d.chat(pool.project, MODEL, failing(&[k0], invalid_key_400));
+    assert_eq!(
+        run.sent(),
+        vec![k0, k1],
+        "Gemini's wording is an auth failure"
+    );
+    let pool = self::pool();
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.invalid_key_bodies = InvalidKeyBodies::Wording));
+    let run = d.chat(pool.project, MODEL, failing(&[k0], invalid_key_code_400));
+    assert_eq!(
+        (run.sent(), run.answer.status),
+        (vec![k0], 400),
+        "OpenAI's invalid_api_key code under a 400 is a bad request (LiteLLM F5)"
+    );
+}
+
+#[test]
+fn a_passed_on_429_can_lose_its_retry_after() {
+    for (passed_on, want) in [(true, Some(30)), (false, None)] {
+        let pool = pool();
+        let mut d = pool.world.gateway(with(|p| {
+            p.upstream_retry_after_passed_on = passed_on;
+            p.exhaustion_answer = ExhaustionAnswer::LastError;
+            p.wait_rounds_max = 0;
+        }));
+        let run = d.chat(pool.project, MODEL, |_| rate_limited(Some("30")));
+        assert_eq!((run.answer.status, run.answer.retry_after_s), (429, want));
+    }
+}
+
+#[test]
+fn broken_streams_can_end_the_request_unrecorded() {
+    let pool = pool();
+    let [k0, _, _] = pool.keys;
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.stream_breaks_fail_over = false));
+    for _ in 0..3 {
+        let run = d.chat(pool.project, MODEL, failing(&[k0], || broken_stream(false)));
+        assert_eq!((run.sent(), run.answer.status), (vec![k0], 502));
+    }
+    for _ in 0..3 {
+        let run = d.chat(pool.project, MODEL, failing(&[k0], || broken_stream(true)));
+        assert_eq!(run.sent(), vec![k0]);
+    }
+    let run = d.chat(pool.project, MODEL, |_| ok());
+    assert_eq!(
+        run.sent(),
+        vec![k0],
+        "six broken streams never rested k0 (LiteLLM F7)"
+    );
+}
+
+#[test]
+fn error_ratio_rests_a_path_over_the_share_with_enough_requests() {
+    let pool = pool();
+    let [k0, k1, _] = pool.keys;
+    let policy = with(|p| {
+        p.unhealthy_rule = UnhealthyRule::ErrorRatio {
+            above_bp: 5000,
+            min_requests: 5,
+        };
+        p.history_window = Duration::from_secs(60);
+    });
+    let mut d = pool.world.gateway(policy);
+    // fail, ok, fail, ok: over half failed after the first and the third, but fewer
+    // than 5 requests (PR #17464: a first failure alone, 1/1, must not rest the path).
+    for (i, fails) in [true, false, true, false].into_iter().enumerate() {
+        d.at(i as u64 * 1_000);
+        let run = d.chat(pool.project, MODEL, move |a| {
+            if fails && a.credential == k0 {
+                server_error()
+            } else {
+                ok()
+            }
+        });
+        assert_eq!(run.sent()[0], k0, "request {i}");
+    }
+    // A third failure: 3 of 5 failed, over half of at least 5.
+    d.at(4_000);
+    d.chat(pool.project, MODEL, failing(&[k0], server_error));
+    d.at(5_000);
+    let run = d.chat(pool.project, MODEL, |_| ok());
+    assert_eq!(run.sent(), vec![k1], "k0 rests (LiteLLM PR #17464)");
+}
+
+#[test]
+fn only_a_requests_first_failure_can_be_recorded() {
+    let pool = pool();
+    let [k0, k1, k2] = pool.keys;
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.retried_failures_mark_health = false));
+    let run = d.chat(
+        pool.project,
+        MODEL,
+        failing(&[k0, k1], || rate_limited(Some("60"))),
+    );
+    assert_eq!(run.sent(), vec![k0, k1, k2]);
+    assert_eq!(
+        d.gateway.cooldown_until(k0, Scope::of(MODEL)),
+        Some(Instant(60_000))
+    );
+    assert_eq!(
+        d.gateway.cooldown_until(k1, Scope::of(MODEL)),
+        None,
+        "k1's 429 came on a retry: not recorded (LiteLLM #32574)"
+    );
+    let run = d.chat(pool.project, MODEL, |_| ok());
+    assert_eq!(run.sent(), vec![k1]);
+}
+
+#[test]
+fn shuffle_spreads_first_picks_and_repeats_them() {
+    let pool = pool();
+    let firsts = |policy: Policy| -> Vec<KeyId> {
+        let mut d = pool.world.gateway(policy);
+        (0..30)
+            .map(|_| d.chat(pool.project, MODEL, |_| ok()).sent()[0])
+            .collect()
+    };
+    let shuffle = || with(|p| p.key_selection = KeySelection::Shuffle);
+    let a = firsts(shuffle());
+    assert_eq!(a, firsts(shuffle()), "the same picks on every run");
+    for k in pool.keys {
+        let n = a.iter().filter(|x| **x == k).count();
+        assert!((5..=15).contains(&n), "{k}: {n} of 30 first picks");
+    }
 }
