@@ -202,7 +202,207 @@ fn imf_fixdate_unix_s(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gatesim_core::format_http_date;
+    use crate::build::WorldBuilder;
+    use crate::world::{Style, World};
+    use gatesim_core::{format_http_date, AttemptId, KeyId, RequestId, RequestKind, Scope, Source};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    /// OpenAI with keys k0 and k1 and model gpt-4o; the faults given.
+    fn world(faults: &[(u64, Option<u64>, Answer)]) -> World {
+        let mut b = WorldBuilder::new("scripted");
+        let us = b.region("us");
+        let p = b.provider("openai", Style::OpenAi, &[us]);
+        b.model("gpt-4o", &[(p, us, "gpt-4o")]);
+        b.key("k0", p, Source::Org, None, None);
+        b.key("k1", p, Source::Org, None, None);
+        for (at, until, answer) in faults {
+            b.fault(*at, *until, FaultKind::Answer(Box::new(answer.clone())));
+        }
+        b.build()
+    }
+
+    fn answer(means: Means, credential: Option<u32>, status: u16) -> Answer {
+        Answer {
+            means,
+            credential: credential.map(KeyId),
+            provider: None,
+            region: None,
+            model: None,
+            status,
+            body: None,
+            headers: BTreeMap::new(),
+            rate_bp: 10_000,
+        }
+    }
+
+    fn provider(w: &World) -> FakeProvider {
+        let owner = |k: KeyId| w.catalog.credential(k).provider;
+        FakeProvider::new(
+            gatesim_core::ProviderId(0),
+            gatesim_core::RegionId(0),
+            w.providers[0].clone(),
+            &w.faults.faults,
+            &owner,
+            crate::seed::stream(1, "provider/openai/us"),
+            w.catalog.epoch_unix_s,
+        )
+    }
+
+    /// What `fake` answers at `t_ms` to request `n` sent with key `k` for `model`.
+    fn send(
+        fake: &mut FakeProvider,
+        t_ms: u64,
+        n: u64,
+        k: u32,
+        model: &str,
+    ) -> super::super::Planned {
+        let a = Attempt {
+            id: AttemptId(n),
+            request: RequestId(n),
+            iteration: 1,
+            provider: gatesim_core::ProviderId(0),
+            region: gatesim_core::RegionId(0),
+            scope: Scope::of(model),
+            upstream: Arc::from(model),
+            selected: KeyId(k),
+            credential: KeyId(k),
+            endpoint: None,
+            kind: RequestKind::Chat,
+            stream: false,
+            body_bytes: 64,
+            body_digest: 0,
+            charged: true,
+        };
+        fake.handle_dispatch(Instant(t_ms), &a);
+        fake.poll_response().expect("an answer per attempt")
+    }
+
+    fn http(p: &super::super::Planned) -> &HttpAnswer {
+        match &p.response {
+            Response::Http(h) => h,
+            Response::Transport(t) => panic!("no HTTP answer: {t:?}"),
+        }
+    }
+
+    #[test]
+    fn one_credential_answers_as_written_while_the_other_is_served() {
+        let mut bad = answer(Means::KeyInvalid, Some(0), 403);
+        bad.body = Some(r#"{"error":{"code":"key_disabled"}}"#.to_owned());
+        bad.headers = BTreeMap::from([
+            ("Retry-After".to_owned(), "5".to_owned()),
+            ("x-ratelimit-reset".to_owned(), "7s".to_owned()),
+        ]);
+        let w = world(&[(10_000, Some(40_000), bad)]);
+        let mut fake = provider(&w);
+
+        let before = send(&mut fake, 5_000, 0, 0, "gpt-4o");
+        assert_eq!((http(&before).status, before.cause), (200, Cause::Ok));
+
+        let p = send(&mut fake, 10_000, 1, 0, "gpt-4o");
+        let h = http(&p);
+        assert_eq!((h.status, p.cause), (403, Cause::KeyInvalid));
+        assert_eq!(h.body, r#"{"error":{"code":"key_disabled"}}"#);
+        assert_eq!(
+            (h.retry_after.as_deref(), h.retry_after_ms.as_deref()),
+            (Some("5"), None),
+            "the Retry-After pair reaches the core, whatever the case of its name"
+        );
+        assert_eq!(
+            p.headers,
+            [
+                ("Retry-After".to_owned(), "5".to_owned()),
+                ("x-ratelimit-reset".to_owned(), "7s".to_owned())
+            ],
+            "every header as written, for the wire"
+        );
+
+        let other = send(&mut fake, 10_000, 2, 1, "gpt-4o");
+        assert_eq!((http(&other).status, other.cause), (200, Cause::Ok));
+        assert!(other.headers.is_empty());
+
+        let after = send(&mut fake, 40_000, 3, 0, "gpt-4o");
+        assert_eq!(
+            (http(&after).status, after.cause),
+            (200, Cause::Ok),
+            "until is exclusive"
+        );
+    }
+
+    #[test]
+    fn a_default_body_and_cause_for_every_meaning() {
+        for (means, status, cause, body) in [
+            (Means::KeyInvalid, 401, Cause::KeyInvalid, "invalid_api_key"),
+            (
+                Means::RateLimited,
+                429,
+                Cause::RateLimited { hint: None },
+                "rate_limit_exceeded",
+            ),
+            (
+                Means::ModelUnsupported,
+                404,
+                Cause::ModelUnsupported,
+                "model_not_found",
+            ),
+            (
+                Means::RequestInvalid,
+                422,
+                Cause::RequestInvalid,
+                "'messages' must be",
+            ),
+            (
+                Means::UpstreamError,
+                529,
+                Cause::ServerError,
+                "server_error",
+            ),
+        ] {
+            let w = world(&[(0, None, answer(means, Some(1), status))]);
+            let p = send(&mut provider(&w), 0, 0, 1, "gpt-4o");
+            assert_eq!((http(&p).status, p.cause), (status, cause), "{means:?}");
+            assert!(http(&p).body.contains(body), "{means:?}: {}", http(&p).body);
+        }
+    }
+
+    #[test]
+    fn a_rate_limited_answer_conveys_its_headers_hint() {
+        let mut limited = answer(Means::RateLimited, None, 429);
+        limited.provider = Some(gatesim_core::ProviderId(0));
+        limited.headers = BTreeMap::from([("retry-after-ms".to_owned(), "2500".to_owned())]);
+        let w = world(&[(0, None, limited)]);
+        let mut fake = provider(&w);
+        for k in [0, 1] {
+            let p = send(&mut fake, 1_000, u64::from(k), k, "gpt-4o");
+            assert_eq!(http(&p).retry_after_ms.as_deref(), Some("2500"));
+            assert_eq!(
+                p.cause,
+                Cause::RateLimited {
+                    hint: Some(Duration::from_ms(2500))
+                },
+                "every credential of the provider"
+            );
+        }
+    }
+
+    #[test]
+    fn the_model_and_the_fraction_narrow_an_answer() {
+        let mut for_mini = answer(Means::UpstreamError, Some(0), 503);
+        for_mini.model = Some("gpt-4o-mini".to_owned());
+        let mut half = answer(Means::UpstreamError, Some(1), 503);
+        half.rate_bp = 5_000;
+        let w = world(&[(0, None, for_mini), (0, None, half)]);
+        let mut fake = provider(&w);
+        assert_eq!(send(&mut fake, 0, 0, 0, "gpt-4o").cause, Cause::Ok);
+        assert_eq!(
+            send(&mut fake, 0, 1, 0, "gpt-4o-mini").cause,
+            Cause::ServerError
+        );
+        let failed = (0..400)
+            .filter(|n| send(&mut fake, 0, 10 + n, 1, "gpt-4o").cause == Cause::ServerError)
+            .count();
+        assert!((150..250).contains(&failed), "about half of 400: {failed}");
+    }
 
     fn hinted(retry_after: Option<&str>, retry_after_ms: Option<&str>) -> Option<u64> {
         let mut http = HttpAnswer::new(429, "");

@@ -607,6 +607,7 @@ fn compound_and_fractional_durations() {
     assert_eq!(parse_duration("1h"), Ok(3_600_000));
 }
 
+mod answer;
 mod bad_input;
 mod contract;
 mod expect_pins;
