@@ -223,6 +223,8 @@ struct Due {
     model: String,
     /// Streamed.
     stream: bool,
+    /// Headers an `answer` fault scripts, sent verbatim instead of the Retry-After pair.
+    headers: Vec<(String, String)>,
 }
 
 /// What to do with one request.
@@ -379,6 +381,7 @@ fn plan(shared: &Shared, req: &Request) -> Plan {
         cause: p.cause,
         model: upstream,
         stream: got.stream,
+        headers: p.headers,
     })
 }
 
@@ -446,6 +449,7 @@ async fn deliver(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared, due
         cause,
         model,
         stream: streamed,
+        headers: scripted,
     } = due;
     let log = &shared.log;
     let clock = log.clock();
@@ -467,12 +471,16 @@ async fn deliver(stream: &mut TcpStream, buf: &mut Vec<u8>, shared: &Shared, due
                 answered(log, attempt, 0, Cause::TooSlow);
                 return false;
             }
-            let mut headers = Vec::new();
-            if let Some(v) = &answer.retry_after {
-                headers.push(("retry-after", v.clone()));
-            }
-            if let Some(v) = &answer.retry_after_ms {
-                headers.push(("retry-after-ms", v.clone()));
+            // A scripted answer's headers are all sent as written (its Retry-After pair
+            // among them); the fakes' own answers send only their hint.
+            let mut headers = scripted;
+            if headers.is_empty() {
+                if let Some(v) = &answer.retry_after {
+                    headers.push(("retry-after".to_string(), v.clone()));
+                }
+                if let Some(v) = &answer.retry_after_ms {
+                    headers.push(("retry-after-ms".to_string(), v.clone()));
+                }
             }
             if answer.status != 200 || !streamed {
                 answered(log, attempt, answer.status, cause);
@@ -508,9 +516,13 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
+        402 => "Payment Required",
         403 => "Forbidden",
         404 => "Not Found",
-        422 => "Unprocessable Entity",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
@@ -520,17 +532,22 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// A complete answer with a body; `headers` come after the framing, and a
+/// `content-type` among them replaces the default JSON one.
 async fn write_plain(
     stream: &mut TcpStream,
     status: u16,
-    headers: &[(&str, String)],
+    headers: &[(String, String)],
     body: &str,
 ) -> std::io::Result<()> {
-    let mut out = format!(
-        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-        reason(status),
-        body.len()
-    );
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        out.push_str("content-type: application/json\r\n");
+    }
+    out.push_str(&format!("content-length: {}\r\n", body.len()));
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -563,4 +580,102 @@ async fn write_events(
         let _ = stream.shutdown().await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// k0 answers a scripted 403 with headers of every kind; k1 is served.
+    const SCENARIO: &str = r#"{ "version": 1, "id": "wire-answer", "regions": ["us"],
+      "providers": [ { "id": "openai", "style": "openai", "regions": ["us"], "latency": { "fixed": "1ms" } } ],
+      "models": [ { "id": "gpt-4o", "served_by": [ { "provider": "openai", "region": "us" } ] } ],
+      "credentials": [ { "id": "k0", "provider": "openai", "source": "org" },
+                       { "id": "k1", "provider": "openai", "source": "org" } ],
+      "projects": [ { "id": "p1", "mode": "api-keys" } ],
+      "faults": [ { "at": "0s", "kind": "answer", "means": "key_invalid", "credential": "k0",
+                    "status": 403, "body": "key disabled",
+                    "headers": { "Retry-After": "5", "x-ratelimit-reset": "7s",
+                                 "content-type": "text/plain",
+                                 "www-authenticate": "Bearer error=\"invalid_token\"" } } ] }"#;
+
+    /// One request to `addr` with `token`: the answer's head and body.
+    async fn exchange(addr: SocketAddr, token: &str, tag: u64) -> (String, String) {
+        let body = wire::body(Style::OpenAi, "gpt-4o", &wire::prompt(tag), false);
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: fake\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = TcpStream::connect(addr).await.expect("the fake listens");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("request sent");
+        let mut buf = Vec::new();
+        loop {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.expect("an answer");
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                continue;
+            };
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.parse().ok())
+                .expect("a length");
+            if body.len() >= length {
+                return (head.to_string(), body.to_string());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scripted_answer_sends_every_header_as_written() {
+        let world = Arc::new(gatesim_sim::scenario::parse(SCENARIO).expect("the scenario loads"));
+        let tokens = Arc::new(BTreeMap::from([
+            ("tok-0".to_string(), KeyId(0)),
+            ("tok-1".to_string(), KeyId(1)),
+        ]));
+        let log = Arc::new(Log::new());
+        log.start();
+        let providers = start(world, 1, tokens, log.clone())
+            .await
+            .expect("the fakes start");
+        let addr = providers.places[0].addr;
+
+        let (head, body) = exchange(addr, "tok-0", 0).await;
+        let lines: Vec<&str> = head.lines().collect();
+        assert_eq!(lines[0], "HTTP/1.1 403 Forbidden", "{head}");
+        for header in [
+            "Retry-After: 5",
+            "x-ratelimit-reset: 7s",
+            "content-type: text/plain",
+            "www-authenticate: Bearer error=\"invalid_token\"",
+            "content-length: 12",
+        ] {
+            assert!(lines.contains(&header), "{header} in:\n{head}");
+        }
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.to_ascii_lowercase().starts_with("content-type:"))
+                .count(),
+            1,
+            "the scripted content-type replaces the default: {head}"
+        );
+        assert_eq!(body, "key disabled");
+
+        let (head, _) = exchange(addr, "tok-1", 1).await;
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(!head.to_ascii_lowercase().contains("retry-after"), "{head}");
+        let history = log.to_text("wire-answer", "test");
+        assert!(
+            history.contains(r#""status":403"#) && history.contains(r#""cause":"key_invalid""#),
+            "{history}"
+        );
+    }
 }

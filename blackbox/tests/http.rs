@@ -133,6 +133,72 @@ fn a_black_box_run_keeps_its_history_and_prints_its_replay() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Scripted answers over HTTP: k0's 403 means a bad key; k1's 429 carries `Retry-After:
+/// 120` among headers the gateway does not read, for longer than the gateway waits.
+const ANSWERS: &str = r#"{
+  "version": 1, "id": "bb-answer-headers", "seed": 1, "regions": ["us"],
+  "title": "Scripted answers over HTTP: a 403 that means a bad key, a 429 whose Retry-After the gateway must read off the wire",
+  "providers": [ { "id": "openai", "style": "openai", "regions": ["us"], "latency": { "fixed": "20ms" } } ],
+  "models": [ { "id": "gpt-4o", "served_by": [ { "provider": "openai", "region": "us" } ] } ],
+  "credentials": [ { "id": "k0", "provider": "openai", "source": "org" },
+                   { "id": "k1", "provider": "openai", "source": "org" } ],
+  "projects": [ { "id": "p1", "mode": "api-keys" } ],
+  "faults": [
+    { "at": "0s", "kind": "answer", "means": "key_invalid", "credential": "k0", "status": 403,
+      "headers": { "x-request-id": "req_403" } },
+    { "at": "1s", "until": "3s", "kind": "answer", "means": "rate_limited", "credential": "k1",
+      "status": 429, "headers": { "Retry-After": "120", "x-ratelimit-reset-requests": "2m" } }
+  ],
+  "workload": { "requests": [ { "at": "0s", "project": "p1", "model": "gpt-4o" },
+                              { "at": "1500ms", "project": "p1", "model": "gpt-4o" } ] }
+}"#;
+
+/// `gatesim serve` reads a scripted answer's Retry-After off the wire: the exhaustion it
+/// answers carries the 120 s the fake's header said, and the run is clean; the knob that
+/// drops the client's Retry-After is caught on `exhaustion-typed`.
+#[test]
+fn scripted_answers_cross_the_wire_to_the_gateway() {
+    let dir = std::env::temp_dir().join(format!("gatesim-http-answer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    let scenario = dir.join("bb-answer-headers.json");
+    std::fs::write(&scenario, ANSWERS).expect("the scenario is written");
+    let history = dir.join("h.jsonl");
+    let out = gatesim()
+        .arg("blackbox")
+        .arg(&scenario)
+        .arg("--history")
+        .arg(&history)
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let text = std::fs::read_to_string(&history).expect("the history was written");
+    for line in [
+        r#""status":403,"cause":"key_invalid""#,
+        r#""status":429,"cause":"rate_limited","hint_ms":120000"#,
+        r#""request":1,"status":429,"retry_after_s":120"#,
+    ] {
+        assert!(
+            text.contains(line),
+            "{line} in:
+{text}"
+        );
+    }
+    let out = gatesim()
+        .arg("blackbox")
+        .arg(&scenario)
+        .args(["--regression", "exhaustion-retry-after"])
+        .output()
+        .expect("gatesim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("exhaustion-typed at t+") && stdout.contains("retry-after 120s"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// What black-box mode cannot drive is an error naming the field, exit 2.
 #[test]
 fn an_unsupported_scenario_is_an_error_naming_the_field() {

@@ -224,9 +224,9 @@ impl<'w> Pass<'w> {
             // Not judged itself: its cause is the ground truth the judgements rest on.
             Record::Answered {
                 attempt,
-                status: _,
+                status,
                 cause,
-            } => self.ledger.answer(*attempt, *cause, now),
+            } => self.ledger.answer(*attempt, *status, *cause, now),
             Record::Core(ev) => self.event(now, ev),
             Record::Responded { request, response } => {
                 self.quiet_wait(now, *request);

@@ -384,6 +384,7 @@ impl<'w> Engine<'w> {
                             gatesim_core::TransportError::Connect,
                         ),
                         cause: Cause::OutageConnect,
+                        headers: Vec::new(),
                     });
                     debug_assert!(
                         planned.attempt == attempt.id && planned.at >= self.now,

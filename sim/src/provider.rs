@@ -7,6 +7,8 @@
 use crate::world::{
     Fault, FaultKind, OutageMode, ProviderSpec, RetryStyle, Style, UnsupportedWording,
 };
+
+mod scripted;
 use gatesim_core::fnv1a;
 use gatesim_core::format_http_date;
 use gatesim_core::{
@@ -15,6 +17,7 @@ use gatesim_core::{
 };
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+pub use scripted::{conveyed, readable_retry_after, readable_retry_after_ms};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
@@ -36,7 +39,7 @@ pub enum Cause {
     ModelUnsupported,
     /// The request shape is rejected by every provider.
     RequestInvalid,
-    /// A 5xx.
+    /// A transient fault of the provider: a 5xx, or an answer that means `upstream_error`.
     ServerError,
     /// Unreachable: connection failed.
     OutageConnect,
@@ -106,6 +109,10 @@ pub struct Planned {
     pub response: Response,
     /// Why.
     pub cause: Cause,
+    /// The headers an `answer` fault scripts, as written: over HTTP they are sent
+    /// verbatim; in process the gateway reads only the Retry-After pair, which
+    /// `response` carries (empty for every other answer).
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -168,6 +175,10 @@ impl FakeProvider {
             } => *p == provider && *r == region,
             FaultKind::ModelWithdrawn { provider: p, .. } => *p == provider,
             FaultKind::RequestInvalid { .. } => true,
+            FaultKind::Answer(x) => {
+                let of = x.provider.or_else(|| x.credential.map(credential_provider));
+                of == Some(provider) && x.region.is_none_or(|r| r == region)
+            }
         };
         FakeProvider {
             provider,
@@ -219,6 +230,7 @@ impl FakeProvider {
             at,
             response,
             cause,
+            headers: Vec::new(),
         };
         let style = self.spec.style;
         let Standing {
@@ -227,27 +239,16 @@ impl FakeProvider {
             invalid_request,
             unsupported,
         } = self.standing(now, a);
-        match outage {
-            Some(OutageMode::Connect) => {
-                return Planned {
-                    at: now + Duration::from_ms(20),
-                    ..plan(
-                        Response::Transport(TransportError::Connect),
-                        Cause::OutageConnect,
-                    )
-                };
-            }
-            Some(OutageMode::Timeout) => {
-                // Never answers in time: the gateway's attempt timer fires first.
-                return Planned {
-                    at: now + Duration::from_secs(3600),
-                    ..plan(
-                        Response::Transport(TransportError::Timeout),
-                        Cause::OutageTimeout,
-                    )
-                };
-            }
-            None => {}
+        if let Some(mode) = outage {
+            return unreachable(a, now, mode);
+        }
+        // A scripted answer comes before every other fault but an outage: it is what the
+        // scenario says this provider answers.
+        if let Some(s) = self.scripted(now, at, a) {
+            return Planned {
+                headers: s.headers,
+                ..plan(s.response, s.cause)
+            };
         }
         if let Some((status, body, cause)) = auth {
             return plan(Response::Http(HttpAnswer::new(status, body)), cause);
@@ -503,6 +504,30 @@ impl FakeProvider {
             50..99 => self.rng.random_range(p50..=p99),
             _ => self.rng.random_range(p99..=p99 * 2),
         }
+    }
+}
+
+/// The answer of a provider × region in an outage: a refused connection, or none in time.
+fn unreachable(a: &Attempt, now: Instant, mode: OutageMode) -> Planned {
+    let (after, error, cause) = match mode {
+        OutageMode::Connect => (
+            Duration::from_ms(20),
+            TransportError::Connect,
+            Cause::OutageConnect,
+        ),
+        // Never answers in time: the gateway's attempt timer fires first.
+        OutageMode::Timeout => (
+            Duration::from_secs(3600),
+            TransportError::Timeout,
+            Cause::OutageTimeout,
+        ),
+    };
+    Planned {
+        attempt: a.id,
+        at: now + after,
+        response: Response::Transport(error),
+        cause,
+        headers: Vec::new(),
     }
 }
 

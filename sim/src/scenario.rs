@@ -40,7 +40,7 @@ use std::fmt;
 use std::path::Path;
 use thiserror::Error;
 
-pub use faults::FAULT_KINDS;
+pub use faults::{FAULT_KINDS, SWARM_KINDS};
 pub use text::{format_duration, parse_duration};
 pub use write::to_json;
 

@@ -8,8 +8,8 @@ use gatesim_core::{Catalog, Duration, Instant, KeyId, ProviderId, RegionId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-/// The fault kinds a swarm world can name: every kind a scenario file can.
-pub const KINDS: &[&str] = crate::scenario::FAULT_KINDS;
+/// The fault kinds a swarm world can name: every kind a scenario file can but `answer`.
+pub const KINDS: &[&str] = crate::scenario::SWARM_KINDS;
 
 /// The world a swarm seed resolves to: the fixed faults plus, for each swarm fault kind
 /// drawn (with probability `weight` %), 1 to `count_max` faults of that kind. A world

@@ -717,6 +717,11 @@ impl FaultFields {
             ),
             FaultKind::RequestInvalid { .. } => (None, None, None),
             FaultKind::ModelWithdrawn { provider: p, .. } => (None, provider(p), None),
+            FaultKind::Answer(x) => (
+                x.credential.as_ref().and_then(key),
+                x.provider.as_ref().and_then(provider),
+                x.region.as_ref().and_then(region),
+            ),
         };
         FaultFields {
             kind: f.kind.name(),
@@ -743,7 +748,7 @@ pub fn describe_fault(f: &Fault) -> String {
         Some(u) => format!("[{}..{})", f.at, u),
         None => format!("[{}..)", f.at),
     };
-    format!("{} {window}", f.kind.name())
+    format!("{} {window}", f.kind.label())
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 use crate::contract::Contract;
 use gatesim_core::{
     Catalog, Duration, Instant, KeyId, Outcome, Policy, ProjectId, ProviderId, RegionId,
-    RequestKind,
+    RequestKind, Scope,
 };
+use std::collections::BTreeMap;
 
 /// Everything one run needs besides the seed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -329,6 +330,8 @@ pub enum FaultKind {
         /// Upstream model name.
         upstream: String,
     },
+    /// Any answer, written out (status, body, headers), with the meaning it really has.
+    Answer(Box<Answer>),
 }
 
 impl FaultKind {
@@ -345,7 +348,116 @@ impl FaultKind {
             FaultKind::StreamBreak { .. } => "stream_break",
             FaultKind::RequestInvalid { .. } => "request_invalid",
             FaultKind::ModelWithdrawn { .. } => "model_withdrawn",
+            FaultKind::Answer(_) => "answer",
         }
+    }
+
+    /// The name, and for an answer its meaning and status (`answer means=key_invalid
+    /// status=403`): how traces and timelines label a fault.
+    pub fn label(&self) -> String {
+        match self {
+            FaultKind::Answer(a) => {
+                format!("answer means={} status={}", a.means.name(), a.status)
+            }
+            other => other.name().to_owned(),
+        }
+    }
+}
+
+/// What an `answer` fault's answer really is, whatever its status and body say: the
+/// ground truth the checker judges the gateway by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Means {
+    /// The credential is bad: a gateway stops using it, for every model.
+    KeyInvalid,
+    /// The credential is over its limit; the hint is what the answer's `retry-after-ms`
+    /// or `Retry-After` header conveys, if anything.
+    RateLimited,
+    /// This credential cannot serve this upstream model: a gateway suspends the path and
+    /// moves on.
+    ModelUnsupported,
+    /// The request itself is wrong: a gateway passes the answer on and tries no further.
+    RequestInvalid,
+    /// A transient fault of the provider: it counts toward the path's consecutive errors.
+    UpstreamError,
+}
+
+impl Means {
+    /// Every meaning, in documentation order.
+    pub const ALL: [Means; 5] = [
+        Means::KeyInvalid,
+        Means::RateLimited,
+        Means::ModelUnsupported,
+        Means::RequestInvalid,
+        Means::UpstreamError,
+    ];
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Means::KeyInvalid => "key_invalid",
+            Means::RateLimited => "rate_limited",
+            Means::ModelUnsupported => "model_unsupported",
+            Means::RequestInvalid => "request_invalid",
+            Means::UpstreamError => "upstream_error",
+        }
+    }
+    /// The lowest and highest status an answer with this meaning may have: every meaning
+    /// is a failure, and a bad key, an unsupported model or a bad request is a 4xx (the
+    /// client side of the exchange), while a limit or an upstream fault may be either.
+    pub fn statuses(self) -> (u16, u16) {
+        match self {
+            Means::KeyInvalid | Means::ModelUnsupported | Means::RequestInvalid => (400, 499),
+            Means::RateLimited | Means::UpstreamError => (400, 599),
+        }
+    }
+}
+
+/// An answer an `answer` fault makes the fake provider send, as written, to the attempts
+/// it is for, with its ground-truth meaning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// What the answer really is.
+    pub means: Means,
+    /// Only attempts sent with this credential (`None` = every credential of `provider`).
+    pub credential: Option<KeyId>,
+    /// Only attempts to this provider (`None` = the credential's).
+    pub provider: Option<ProviderId>,
+    /// Only attempts to this region (`None` = every region).
+    pub region: Option<RegionId>,
+    /// Only attempts for this model, canonical or upstream name (`None` = every model).
+    pub model: Option<String>,
+    /// Status, 400 to 599 ([`Means::statuses`]).
+    pub status: u16,
+    /// Body as sent; `None` = the provider style's wording for the meaning.
+    pub body: Option<String>,
+    /// Headers sent as written, in name order (names compared without case when read).
+    pub headers: BTreeMap<String, String>,
+    /// Fraction of matching attempts answered so, in basis points (10 000 = every one);
+    /// for `request_invalid`, of requests (the same ones at every provider).
+    pub rate_bp: u32,
+}
+
+impl Answer {
+    /// Whether the answer is for attempts sent with `sent` to `provider` × `region`,
+    /// whatever their model and the draw.
+    pub fn touches(&self, provider: ProviderId, region: RegionId, sent: KeyId) -> bool {
+        self.credential.is_none_or(|c| c == sent)
+            && self.provider.is_none_or(|p| p == provider)
+            && self.region.is_none_or(|r| r == region)
+    }
+    /// Whether the answer is for attempts of the model whose health scope is `scope` and
+    /// whose upstream name is `upstream`.
+    pub fn for_model(&self, scope: Scope, upstream: &str) -> bool {
+        self.model
+            .as_deref()
+            .is_none_or(|m| Scope::of(m) == scope || m == upstream)
+    }
+    /// The value of header `name` (any case), if the answer sends it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 

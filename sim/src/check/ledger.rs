@@ -131,8 +131,8 @@ impl<'w> Ledger<'w> {
         debug_assert!(info.consistent(&self.attempts), "ledger after dispatch");
     }
 
-    /// An attempt was answered at `now`, for the reason `cause`.
-    pub(super) fn answer(&mut self, attempt: AttemptId, cause: Cause, now: Instant) {
+    /// An attempt was answered at `now` with `status`, for the reason `cause`.
+    pub(super) fn answer(&mut self, attempt: AttemptId, status: u16, cause: Cause, now: Instant) {
         let Some((a, slot)) = self.attempts.get_mut(&attempt) else {
             return;
         };
@@ -143,7 +143,8 @@ impl<'w> Ledger<'w> {
             return;
         };
         if !info.answered_any && cause == Cause::RequestInvalid {
-            info.first_outcome_invalid = Some(400);
+            // The status as answered: a scripted request-invalid answer may be any 4xx.
+            info.first_outcome_invalid = Some(status);
         }
         info.answered_any = true;
         info.quiet_since = Some(now);

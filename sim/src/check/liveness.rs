@@ -10,7 +10,7 @@ use super::model::Pair;
 use super::{cooldown_end, Ctx, Invariant};
 use crate::provider::{request_draw, Cause};
 use crate::trace::Arrival;
-use crate::world::FaultKind;
+use crate::world::{FaultKind, Means};
 use gatesim_core::{
     Block, ClientResponse, Duration, Instant, KeyId, Outcome, ProviderId, RegionId, RequestId,
     RequestKind, Scope,
@@ -33,12 +33,24 @@ pub(super) fn surely_good(cx: &Ctx<'_, '_>, a: &Arrival) -> Option<String> {
     let (world, model) = (cx.world, &cx.ledger.model);
     let t0 = cx.now;
     let horizon = t0 + HORIZON;
+    // A request an answer fault makes invalid anywhere is left out whole: whether the
+    // gateway meets that answer first depends on the order it tries things in.
     let invalid = world.faults.faults.iter().any(|f| {
-        if let FaultKind::RequestInvalid { rate_bp } = f.kind {
-            f.overlaps(t0, horizon) && request_draw(a.request) < u64::from(rate_bp)
-        } else {
-            false
-        }
+        let rate_bp = match &f.kind {
+            FaultKind::RequestInvalid { rate_bp } => *rate_bp,
+            FaultKind::Answer(x) if x.means == Means::RequestInvalid => x.rate_bp,
+            FaultKind::Answer(_)
+            | FaultKind::KeyInvalid { .. }
+            | FaultKind::KeyRevoked { .. }
+            | FaultKind::RateLimit { .. }
+            | FaultKind::ModelUnsupported { .. }
+            | FaultKind::ServerErrors { .. }
+            | FaultKind::RegionOutage { .. }
+            | FaultKind::LatencySpike { .. }
+            | FaultKind::StreamBreak { .. }
+            | FaultKind::ModelWithdrawn { .. } => return false,
+        };
+        f.overlaps(t0, horizon) && request_draw(a.request) < u64::from(rate_bp)
     });
     if invalid {
         return None;

@@ -480,6 +480,10 @@ impl<'w> Model<'w> {
                         && credential.is_none_or(|c| c == p.sent)
                 }
                 FaultKind::RequestInvalid { .. } => false,
+                // Whatever the answer means and whichever model it is for: a blacklist
+                // and a cooldown reach past the model, and a request-invalid answer is
+                // judged by `surely_good` before any pair.
+                FaultKind::Answer(x) => x.rate_bp > 0 && x.touches(p.provider, p.region, p.sent),
             })
     }
 }

@@ -486,3 +486,5 @@ fn a_request_never_answered_is_reported() {
         "{v:?}"
     );
 }
+
+mod answer;

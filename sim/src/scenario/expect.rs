@@ -2,7 +2,7 @@
 //! `swarm` (the fault kinds a swarm world draws from).
 
 use super::ctx::{Ctx, Names};
-use super::faults::FAULT_KINDS;
+use super::faults::SWARM_KINDS;
 use super::raw::{Item, RawExpect, RawSwarm};
 use super::text::{closest, known_list, quote};
 use crate::metrics::Summary;
@@ -353,13 +353,19 @@ pub(super) fn swarm(item: &Item<RawSwarm>, ctx: &mut Ctx) -> Vec<SwarmFault> {
         let Some(f) = ctx.item(&path, item) else {
             continue;
         };
-        if !FAULT_KINDS.contains(&f.kind.as_str()) {
+        if f.kind == "answer" {
+            ctx.err(
+                format!("{path}.kind"),
+                "answer is not drawn (its status, body and meaning are written by hand: \
+                 list the answer under faults)",
+            );
+        } else if !SWARM_KINDS.contains(&f.kind.as_str()) {
             ctx.err(
                 format!("{path}.kind"),
                 format!(
                     "unknown fault kind {} (known: {})",
                     quote(&f.kind),
-                    known_list(FAULT_KINDS.iter().copied())
+                    known_list(SWARM_KINDS.iter().copied())
                 ),
             );
         } else if out.iter().any(|o| o.kind == f.kind) {

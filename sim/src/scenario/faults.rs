@@ -7,6 +7,8 @@ use super::text::{format_duration, fraction_bp, known_list, quote};
 use crate::world::{Fault, FaultKind, FaultPlan, OutageMode, RetryStyle, UnsupportedWording};
 use gatesim_core::{Catalog, Instant, KeyId, ProviderId, RegionId};
 
+mod answer;
+
 /// Every fault kind with the kind-specific fields it takes (besides `at`, `until`, `kind`).
 const KINDS: &[(&str, &[&str])] = &[
     ("key_invalid", &["credential", "status", "body"]),
@@ -47,10 +49,40 @@ const KINDS: &[(&str, &[&str])] = &[
     ),
     ("request_invalid", &["rate"]),
     ("model_withdrawn", &["provider", "upstream"]),
+    (
+        "answer",
+        &[
+            "means",
+            "credential",
+            "provider",
+            "region",
+            "model",
+            "status",
+            "body",
+            "headers",
+            "rate",
+        ],
+    ),
 ];
 
 /// The fault kind names of scenario files, in documentation order.
 pub const FAULT_KINDS: &[&str] = &[
+    "key_invalid",
+    "key_revoked",
+    "rate_limit",
+    "model_unsupported",
+    "server_errors",
+    "region_outage",
+    "latency_spike",
+    "stream_break",
+    "request_invalid",
+    "model_withdrawn",
+    "answer",
+];
+
+/// The fault kinds a swarm world may draw: every kind but `answer`, whose status, body
+/// and meaning only a person can write.
+pub const SWARM_KINDS: &[&str] = &[
     "key_invalid",
     "key_revoked",
     "rate_limit",
@@ -310,6 +342,7 @@ fn kind(f: &At<'_>, ctx: &mut Ctx) -> Option<FaultKind> {
             }
         }
         "stream_break" => stream_break(f, ctx)?,
+        "answer" => answer::answer(f, ctx)?,
         "request_invalid" => FaultKind::RequestInvalid {
             rate_bp: f.rate_bp(ctx, Some(1.0)),
         },

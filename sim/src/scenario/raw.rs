@@ -10,6 +10,7 @@
 pub(super) use super::lenient::{missing_field, DurText, Item, Number, Seg};
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
+use std::collections::BTreeMap;
 
 /// The whole file. Everything is optional here; what is required is checked in `validate`
 /// so that a wrong value is reported once, not again as "missing".
@@ -272,6 +273,8 @@ pub(super) struct RawFault {
     pub until: Option<DurText>,
     pub kind: String,
     #[serde(default)]
+    pub means: Option<String>,
+    #[serde(default)]
     pub provider: Option<String>,
     #[serde(default)]
     pub region: Option<String>,
@@ -285,6 +288,8 @@ pub(super) struct RawFault {
     pub status: Option<u16>,
     #[serde(default)]
     pub body: Option<String>,
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub capacity_per_min: Option<u32>,
     #[serde(default)]
@@ -307,6 +312,7 @@ impl RawFault {
     /// The kind-specific fields that are present, by name, in declaration order.
     pub(super) fn present(&self) -> Vec<&'static str> {
         let flags = [
+            ("means", self.means.is_some()),
             ("provider", self.provider.is_some()),
             ("region", self.region.is_some()),
             ("credential", self.credential.is_some()),
@@ -314,6 +320,7 @@ impl RawFault {
             ("upstream", self.upstream.is_some()),
             ("status", self.status.is_some()),
             ("body", self.body.is_some()),
+            ("headers", self.headers.is_some()),
             ("capacity_per_min", self.capacity_per_min.is_some()),
             ("retry_after", self.retry_after.is_some()),
             ("retry_after_style", self.retry_after_style.is_some()),

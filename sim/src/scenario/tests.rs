@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::world::{
-    Arrivals, CredentialState, Expectation, FaultKind, OutageMode, RetryStyle, Style,
+    Arrivals, CredentialState, Expectation, FaultKind, Means, OutageMode, RetryStyle, Style,
 };
 use gatesim_core::{
     Duration, Instant, KeyId, Mode, ModelId, Outcome, Policy, ProjectId, ProviderId, RegionId,
@@ -54,7 +54,10 @@ pub(super) const FULL: &str = r#"{
     { "at": "0s", "until": "1m", "kind": "latency_spike", "provider": "openrouter", "extra": "2s" },
     { "at": "0s", "kind": "stream_break", "provider": "google-ai-studio", "credential": "k1", "after_first_byte": true, "rate": 0.5 },
     { "at": "0s", "until": "10s", "kind": "request_invalid" },
-    { "at": "4m", "kind": "model_withdrawn", "provider": "openrouter", "upstream": "z-ai/glm-5" }
+    { "at": "4m", "kind": "model_withdrawn", "provider": "openrouter", "upstream": "z-ai/glm-5" },
+    { "at": "30s", "until": "90s", "kind": "answer", "means": "rate_limited", "credential": "k0",
+      "model": "gemini-2.5-flash", "status": 429,
+      "headers": { "retry-after": "5", "x-ratelimit-reset-requests": "5s" }, "rate": 0.5 }
   ],
   "workload": {
     "requests": [
@@ -161,10 +164,13 @@ fn full_file_builds_its_policy() {
 fn full_file_builds_every_fault_kind() {
     let w = ok(FULL);
     let f = &w.faults.faults;
-    assert_eq!(f.len(), 10);
+    assert_eq!(f.len(), 11);
     assert!(f.windows(2).all(|p| p[0].at <= p[1].at), "sorted by start");
-    let kinds: Vec<&str> = f.iter().map(|f| f.kind.name()).collect();
-    assert_eq!(kinds.iter().filter(|k| FAULT_KINDS.contains(k)).count(), 10);
+    let mut kinds: Vec<&str> = f.iter().map(|f| f.kind.name()).collect();
+    kinds.sort_unstable();
+    let mut every = FAULT_KINDS.to_vec();
+    every.sort_unstable();
+    assert_eq!(kinds, every, "one fault of every kind");
     for fault in f {
         match &fault.kind {
             FaultKind::KeyInvalid { status, .. } => assert_eq!(*status, 400, "default status"),
@@ -215,11 +221,25 @@ fn full_file_builds_every_fault_kind() {
                 );
             }
             FaultKind::RequestInvalid { rate_bp } => assert_eq!(*rate_bp, 10_000, "default rate"),
+            FaultKind::Answer(a) => full_file_answer(a),
             FaultKind::KeyRevoked { .. }
             | FaultKind::LatencySpike { .. }
             | FaultKind::ModelWithdrawn { .. } => {}
         }
     }
+}
+
+/// The rate-limited answer of the full file, as written: only what it names.
+fn full_file_answer(a: &crate::world::Answer) {
+    assert_eq!(
+        (a.means, a.status, a.rate_bp, a.credential, a.provider),
+        (Means::RateLimited, 429, 5000, Some(KeyId(0)), None)
+    );
+    assert_eq!(a.header("Retry-After"), Some("5"), "names ignore case");
+    assert_eq!(
+        (a.body.as_deref(), a.model.as_deref()),
+        (None, Some("gemini-2.5-flash"))
+    );
 }
 
 #[test]
@@ -587,6 +607,7 @@ fn compound_and_fractional_durations() {
     assert_eq!(parse_duration("1h"), Ok(3_600_000));
 }
 
+mod answer;
 mod bad_input;
 mod contract;
 mod expect_pins;

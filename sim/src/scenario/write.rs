@@ -11,8 +11,8 @@ use super::text::{bp_fraction, format_duration};
 use super::{EPOCH_UNIX_S_DEFAULT, VERSION};
 use crate::contract::Contract;
 use crate::world::{
-    Arrivals, CredentialState, Expectation, Fault, FaultKind, Generator, OutageMode, ProviderSpec,
-    RequestSpec, RetryStyle, UnsupportedWording, World,
+    Answer, Arrivals, CredentialState, Expectation, Fault, FaultKind, Generator, OutageMode,
+    ProviderSpec, RequestSpec, RetryStyle, UnsupportedWording, World,
 };
 use gatesim_core::{
     Catalog, Duration, Instant, KeyId, Policy, ProjectId, ProviderId, RegionId, RequestKind,
@@ -260,6 +260,7 @@ fn blank_fault(f: &Fault) -> RawFault {
         at: time(f.at),
         until: f.until.map(time),
         kind: f.kind.name().to_owned(),
+        means: None,
         provider: None,
         region: None,
         credential: None,
@@ -267,6 +268,7 @@ fn blank_fault(f: &Fault) -> RawFault {
         upstream: None,
         status: None,
         body: None,
+        headers: None,
         capacity_per_min: None,
         retry_after: None,
         retry_after_style: None,
@@ -327,6 +329,7 @@ fn fault(c: &Catalog, f: &Fault) -> RawFault {
                 (*wording != UnsupportedWording::Style).then(|| wording.name().to_owned());
         }
         FaultKind::RequestInvalid { rate_bp } => raw.rate = rate(*rate_bp),
+        FaultKind::Answer(x) => answer(c, x, &mut raw),
         other => provider_fault(c, other, &mut raw),
     }
     raw
@@ -388,8 +391,23 @@ fn provider_fault(c: &Catalog, kind: &FaultKind, raw: &mut RawFault) {
         | FaultKind::KeyRevoked { .. }
         | FaultKind::RateLimit { .. }
         | FaultKind::ModelUnsupported { .. }
-        | FaultKind::RequestInvalid { .. } => {}
+        | FaultKind::RequestInvalid { .. }
+        | FaultKind::Answer(_) => {}
     }
+}
+
+/// An `answer` fault's fields, as the reader took them: every restriction it was given,
+/// the headers verbatim, the rate only when it is not every answer.
+fn answer(c: &Catalog, x: &Answer, raw: &mut RawFault) {
+    raw.means = Some(x.means.name().to_owned());
+    raw.credential = x.credential.map(|k| key(c, k));
+    raw.provider = x.provider.map(|p| provider_name(c, p));
+    raw.region = x.region.map(|r| region(c, r));
+    raw.model = x.model.clone();
+    raw.status = Some(x.status);
+    raw.body = x.body.clone();
+    raw.headers = (!x.headers.is_empty()).then(|| x.headers.clone());
+    raw.rate = (x.rate_bp != 10_000).then(|| Number(bp_fraction(x.rate_bp)));
 }
 
 /// The optional request fields, `None` where the reader's default applies.

@@ -446,7 +446,7 @@ fn faults(w: &World, end_ms: u64) -> Vec<FaultBox> {
                 from_ms: f.at.as_ms(),
                 to_ms: f.until.map_or(end_ms, |u| u.as_ms().min(end_ms)),
                 lanes,
-                label: format!("{} {target}", f.kind.name()),
+                label: format!("{} {target}", f.kind.label()),
             }
         })
         .collect()
@@ -503,5 +503,16 @@ fn targets(w: &World, f: &Fault) -> (Vec<usize>, String) {
             (lanes, format!("{name} {upstream}"))
         }
         FaultKind::RequestInvalid { .. } => (Vec::new(), "requests".to_string()),
+        FaultKind::Answer(x) => {
+            let (lanes, name) = match (x.credential, x.provider) {
+                (Some(k), _) => key(k),
+                (None, Some(p)) => place(p, x.region),
+                (None, None) => (Vec::new(), String::new()),
+            };
+            match &x.model {
+                Some(m) => (lanes, format!("{name} {m}")),
+                None => (lanes, name),
+            }
+        }
     }
 }

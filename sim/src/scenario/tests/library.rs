@@ -2,7 +2,7 @@
 //! arbitrary input.
 
 use super::{render, FULL};
-use crate::scenario::{load, parse, text, to_json, FAULT_KINDS};
+use crate::scenario::{load, parse, text, to_json, SWARM_KINDS};
 use gatesim_core::Regression;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -80,7 +80,7 @@ fn swarm_files_load_round_trip_and_name_every_fault_kind() {
         );
         if w.id == "mixed" {
             let kinds: Vec<&str> = w.swarm.iter().map(|s| s.kind.as_str()).collect();
-            assert_eq!(kinds, FAULT_KINDS, "mixed names every fault kind");
+            assert_eq!(kinds, SWARM_KINDS, "mixed names every kind a swarm draws");
         }
     }
 }
