@@ -94,3 +94,36 @@ fn each_peer_breaks_what_its_rules_break_and_the_reference_nothing() {
     );
     assert_eq!(broke("invalid-key-400", "llmgateway"), Vec::<&str>::new());
 }
+
+/// docs/presets/forbidden-per-request.json: a 403 declared as the request's own answer
+/// (a model the project may not use, coder#27419's AIGOV-533). The reference's rule, a 403
+/// is a failed authentication, is wrong here and the contract says so; aibridge's, a 403
+/// passed on with the key unmarked, is right. The same contract judges both.
+#[test]
+fn a_per_request_403_fails_the_reference_and_passes_aibridge() {
+    use gatesim_sim::runner::{judge, Judge};
+    let world = load(std::path::Path::new(
+        "docs/presets/forbidden-per-request.json",
+    ));
+    let verdict = |preset: &str| {
+        let w = presets::under(&world, preset).expect(preset);
+        judge(&w, w.seed, Judge::default()).expect("runs")
+    };
+    let reference = verdict("reference");
+    let failed = reference.failed_invariants();
+    assert!(
+        failed.contains(&"terminal-request-invalid"),
+        "the reference blacklists both keys on a per-request 403: {failed:?}"
+    );
+    assert!(
+        !reference.failed_expectations.is_empty(),
+        "and the gpt-4o requests after it find no key"
+    );
+    let aibridge = verdict("aibridge");
+    assert!(
+        aibridge.passed(),
+        "aibridge passes the 403 on and keeps both keys: {:?} {:?}",
+        aibridge.violations,
+        aibridge.failed_expectations
+    );
+}
