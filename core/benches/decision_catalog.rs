@@ -39,6 +39,7 @@ pub fn decision_catalog(keys: usize, models: usize) -> Catalog {
                 region: None,
                 source: Source::Org,
                 endpoint: None,
+                weight: 1,
             })
         })
         .collect();

@@ -80,9 +80,16 @@ pub struct Credential {
     /// Base URL / deployment options from the credential's own configuration
     /// (`None` = the provider's default endpoint).
     pub endpoint: Option<String>,
+    /// Its share of the pool under `weighted` key selection, 1 to
+    /// [`WEIGHT_MAX`](Credential::WEIGHT_MAX) (CLIProxyAPI's default and bound); read by
+    /// no other selection.
+    pub weight: u32,
 }
 
 impl Credential {
+    /// The largest weight (CLIProxyAPI's bound).
+    pub const WEIGHT_MAX: u32 = 1_000_000;
+
     /// The redacted hint recorded for a request (`k0…3f9a`): enough to tell keys apart,
     /// nothing that authenticates.
     pub fn hint(&self) -> String {

@@ -21,7 +21,7 @@ use crate::classify::classify;
 use crate::event::{Action, Event, Request, TimerReason};
 use crate::health::Health;
 use crate::id::{KeyId, RequestId, Scope};
-use crate::policy::{Forbidden, Policy, Regression};
+use crate::policy::{Forbidden, KeySelection, Policy, Regression};
 use crate::response::{
     ClientResponse, HttpAnswer, Response, StreamError, StreamProgress, TransportError,
 };
@@ -322,6 +322,15 @@ impl Gateway {
         let attempt = state.attempt(&self.policy, (attempt_id, id), &pick, endpoint, charged);
         if self.policy.rotates() {
             self.candidates.advance_shared_cursor();
+        }
+        if self.policy.key_selection == KeySelection::Weighted {
+            let usable = self
+                .scratch
+                .listed()
+                .iter()
+                .filter(|c| c.route == pick.route && c.block.is_none() && !c.tried);
+            self.candidates
+                .weigh(usable.map(|c| c.selected), pick.selected);
         }
         let deadline = now + self.policy.attempt_timeout;
         self.flights

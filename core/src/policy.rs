@@ -323,6 +323,13 @@ pub enum KeySelection {
     /// count, standing in for a random pick (LiteLLM's simple-shuffle): spread like one,
     /// and the same on every run.
     Shuffle,
+    /// Smooth weighted round-robin over each credential's `weight` (CLIProxyAPI's
+    /// `weighted-round-robin`, nginx's algorithm): a walk starts at the credential with the
+    /// most credit among those it may use; each attempt gives every usable credential of
+    /// the pool its weight in credit and takes the pool's usable total from the one sent.
+    /// Weights 3 and 1 send `k0 k0 k1 k0` and repeat; a cooling credential earns nothing
+    /// meanwhile, so it is not flooded when it returns.
+    Weighted,
 }
 
 macro_rules! regressions {

@@ -108,6 +108,7 @@ impl WorldBuilder {
             region,
             source,
             endpoint: endpoint.map(str::to_string),
+            weight: 1,
         });
         KeyId(self.world.catalog.credentials.len() as u32 - 1)
     }

@@ -1,6 +1,7 @@
 //! Property tests of gatesim: random worlds keep every invariant under the reference
 //! policy, the gateway agrees with a naive model of the key pool at every dispatch, runs
-//! are deterministic, and the scenario loader answers malformed files without panicking.
+//! are deterministic, every peer preset runs random worlds to the end deterministically,
+//! and the scenario loader answers malformed files without panicking.
 //!
 //! Every property runs a fixed number of cases from a fixed proptest seed, so plain
 //! `cargo test` is deterministic and fast. To go deeper, raise the count (and, for new
@@ -32,6 +33,7 @@ mod loader_fuzz;
 mod naive;
 mod ops;
 mod plan;
+mod presets;
 mod strategies;
 mod worlds;
 

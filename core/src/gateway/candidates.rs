@@ -59,6 +59,10 @@ pub(super) struct Candidates {
     cache: Vec<[OnceCell<Arc<[Candidate]>>; 3]>,
     /// Pool rotation shared by every request (only `round_robin` selection or `SharedWalkerCursor` moves it).
     shared_cursor: u32,
+    /// Per credential: its weight, for `weighted` selection.
+    weights: Vec<i64>,
+    /// Per credential: its smooth weighted round-robin credit (only `weighted` moves it).
+    credit: Vec<i64>,
 }
 
 impl Candidates {
@@ -92,6 +96,12 @@ impl Candidates {
             hints,
             cache: (0..sets).map(|_| Default::default()).collect(),
             shared_cursor: 0,
+            weights: catalog
+                .credentials
+                .iter()
+                .map(|c| i64::from(c.weight))
+                .collect(),
+            credit: vec![0; catalog.credentials.len()],
         }
     }
 
@@ -121,6 +131,26 @@ impl Candidates {
         self.shared_cursor = self.shared_cursor.wrapping_add(1);
     }
 
+    /// Books an attempt sent with `sent` under `weighted` selection: each of `usable` (the
+    /// pool's credentials the walk could have picked, `sent` among them) earns its weight,
+    /// and `sent` pays their total.
+    pub(super) fn weigh(&mut self, usable: impl Iterator<Item = KeyId>, sent: KeyId) {
+        let mut total = 0;
+        for k in usable {
+            self.credit[k.index()] += self.weights[k.index()];
+            total += self.weights[k.index()];
+        }
+        self.credit[sent.index()] -= total;
+    }
+
+    /// A pool in the order `weighted` selection walks it: the most credit (with its
+    /// weight) first, pool order among equals.
+    fn by_credit(&self, pool: &[KeyId]) -> Vec<KeyId> {
+        let mut order = pool.to_vec();
+        order.sort_by_key(|k| std::cmp::Reverse(self.credit[k.index()] + self.weights[k.index()]));
+        order
+    }
+
     /// Every candidate of a request, in route then pool order, into `out`.
     ///
     /// Which candidates exist depends only on the routes, the project mode and the policy,
@@ -140,7 +170,10 @@ impl Candidates {
         let cacheable = state.byok.is_none()
             && !at.policy.has(Regression::RegionFromFirstKey)
             && !at.policy.rotates()
-            && at.policy.key_selection != KeySelection::Shuffle;
+            && !matches!(
+                at.policy.key_selection,
+                KeySelection::Shuffle | KeySelection::Weighted
+            );
         let Some(set) = state.route_set.filter(|_| cacheable) else {
             self.list_uncached(at, now, id, state, out, false);
             return;
@@ -202,8 +235,13 @@ impl Candidates {
                 _ => None,
             };
             let region = pinned.unwrap_or(route.region);
+            let by_credit;
             let pool: &[KeyId] = match &byok_only {
                 Some(k) => std::slice::from_ref(k),
+                None if at.policy.key_selection == KeySelection::Weighted => {
+                    by_credit = self.by_credit(&self.pools[route.provider.index()]);
+                    &by_credit
+                }
                 None => &self.pools[route.provider.index()],
             };
             let rotate = match at.policy.key_selection {

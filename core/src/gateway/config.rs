@@ -1,7 +1,7 @@
 //! Configuration checks: every reference in the catalog points inside its list, and every
 //! policy value the engine divides, counts or waits by is in range.
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Credential};
 use crate::policy::Policy;
 use crate::time::Duration;
 use thiserror::Error;
@@ -15,6 +15,12 @@ pub enum ConfigError {
         /// What kind of reference.
         what: &'static str,
         /// The index.
+        index: usize,
+    },
+    /// A credential's weight is out of range.
+    #[error("credential {index}: weight must be 1 to 1000000")]
+    Weight {
+        /// The credential.
         index: usize,
     },
     /// A policy value is out of range.
@@ -92,8 +98,11 @@ fn references(catalog: &Catalog) -> Result<(), ConfigError> {
             }
         }
     }
-    for c in &catalog.credentials {
+    for (index, c) in catalog.credentials.iter().enumerate() {
         check("provider", c.provider.index(), catalog.providers.len())?;
+        if !(1..=Credential::WEIGHT_MAX).contains(&c.weight) {
+            return Err(ConfigError::Weight { index });
+        }
         if let Some(r) = c.region {
             check("region", r.index(), catalog.regions.len())?;
         }

@@ -71,6 +71,13 @@ pub(super) struct Scratch {
     chosen: Vec<usize>,
 }
 
+impl Scratch {
+    /// The candidates the last decision listed (health and the walk read).
+    pub(super) fn listed(&self) -> &[Candidate] {
+        &self.candidates
+    }
+}
+
 /// Decides a request's next step: lists its candidates, filters them, picks one within
 /// the budget, and when none is left, waits or finishes (see [`no_candidate`]).
 #[inline]

@@ -30,6 +30,7 @@ const KEY_SELECTION: &[(&str, KeySelection)] = &[
     ("primary_first", KeySelection::PrimaryFirst),
     ("round_robin", KeySelection::RoundRobin),
     ("shuffle", KeySelection::Shuffle),
+    ("weighted", KeySelection::Weighted),
 ];
 const FORBIDDEN: &[(&str, Forbidden)] = &[
     ("key_failure", Forbidden::KeyFailure),

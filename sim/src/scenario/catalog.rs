@@ -343,12 +343,27 @@ fn credential(
             );
         }
     }
+    let weight = match c.weight {
+        None => 1,
+        Some(w) if (1..=u64::from(Credential::WEIGHT_MAX)).contains(&w) => w as u32,
+        Some(w) => {
+            ctx.err(
+                format!("{path}.weight"),
+                format!(
+                    "{w} is not a weight: 1 to {} (leave a credential that should get no traffic out of the pool)",
+                    Credential::WEIGHT_MAX
+                ),
+            );
+            1
+        }
+    };
     Credential {
         name: c.id.clone(),
         provider: ProviderId(provider.unwrap_or(u32::MAX)),
         region,
         source: source.unwrap_or(Source::Org),
         endpoint: c.endpoint.clone(),
+        weight,
     }
 }
 

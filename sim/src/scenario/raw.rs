@@ -157,6 +157,9 @@ pub(super) struct RawCredential {
     /// Base URL.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Share of the pool under `weighted` key selection (default 1).
+    #[serde(default)]
+    pub weight: Option<u64>,
 }
 
 /// `projects[i]`.

@@ -177,6 +177,7 @@ fn credential(c: &Catalog, k: &gatesim_core::Credential) -> RawCredential {
         source: k.source.name().to_owned(),
         region: k.region.map(|r| region(c, r)),
         endpoint: k.endpoint.clone(),
+        weight: (k.weight != 1).then_some(u64::from(k.weight)),
     }
 }
 

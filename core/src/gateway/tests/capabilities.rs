@@ -290,6 +290,78 @@ fn round_robin_moves_the_first_key_per_attempt() {
 }
 
 #[test]
+fn weighted_selection_sends_by_weight_smoothly_and_repeats() {
+    let mut pool = pool();
+    let [k0, k1, k2] = pool.keys;
+    for (k, w) in [(k0, 3), (k1, 1), (k2, 2)] {
+        pool.world.weigh(k, w);
+    }
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.key_selection = KeySelection::Weighted));
+    let sent: Vec<KeyId> = (0..12)
+        .map(|_| d.chat(pool.project, MODEL, |_| ok()).sent()[0])
+        .collect();
+    // nginx's smooth weighted round-robin for 3, 1, 2: interleaved, not k0 k0 k0 k2 k2 k1.
+    let cycle = [k0, k2, k0, k1, k2, k0];
+    assert_eq!(sent[..6], cycle);
+    assert_eq!(sent[6..], cycle, "the cycle repeats");
+    // Weights are read by `weighted` only: the reference stays primary-first.
+    let mut d = pool.world.gateway(Policy::reference());
+    let firsts: Vec<KeyId> = (0..3)
+        .map(|_| d.chat(pool.project, MODEL, |_| ok()).sent()[0])
+        .collect();
+    assert_eq!(firsts, [k0, k0, k0]);
+}
+
+#[test]
+fn weighted_selection_gives_a_cooling_key_no_credit() {
+    let pool = pool();
+    let [k0, k1, k2] = pool.keys;
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.key_selection = KeySelection::Weighted));
+    // k0 cools 10 s on its first attempt; the request moves on.
+    let first = d.chat(pool.project, MODEL, |a| {
+        if a.credential == k0 {
+            rate_limited(Some("10"))
+        } else {
+            ok()
+        }
+    });
+    assert_eq!(first.sent(), vec![k0, k1]);
+    let mut t = 0;
+    let mut during = Vec::new();
+    for _ in 0..8 {
+        t += 1_000;
+        d.at(t);
+        during.push(d.chat(pool.project, MODEL, |_| ok()).sent()[0]);
+    }
+    assert!(!during.contains(&k0), "k0 cools: {during:?}");
+    assert_eq!(during.iter().filter(|k| **k == k1).count(), 4, "{during:?}");
+    // Back after its cooldown, k0 serves again, at most its share: it earned nothing
+    // while it cooled (had it, eight requests' credit would send it eight times running),
+    // and the attempt that drew the 429 was charged to it like any other.
+    d.at(20_000);
+    let after: Vec<KeyId> = (0..6)
+        .map(|_| d.chat(pool.project, MODEL, |_| ok()).sent()[0])
+        .collect();
+    let k0s = after.iter().filter(|s| **s == k0).count();
+    assert!((1..=2).contains(&k0s), "{after:?}");
+    assert!(
+        after.windows(2).all(|w| w != [k0, k0]),
+        "k0 never twice in a row: {after:?}"
+    );
+    // From then on, one each per three.
+    let steady: Vec<KeyId> = (0..9)
+        .map(|_| d.chat(pool.project, MODEL, |_| ok()).sent()[0])
+        .collect();
+    for k in [k0, k1, k2] {
+        assert_eq!(steady.iter().filter(|s| **s == k).count(), 3, "{steady:?}");
+    }
+}
+
+#[test]
 fn same_key_retries_back_off_on_a_single_key_provider() {
     let mut world = World::new();
     let region = world.region("us");

@@ -108,8 +108,14 @@ impl World {
             region,
             source,
             endpoint: endpoint.map(str::to_string),
+            weight: 1,
         });
         KeyId(self.catalog.credentials.len() as u32 - 1)
+    }
+
+    /// Sets a credential's weight (`weighted` key selection).
+    pub(super) fn weigh(&mut self, key: KeyId, weight: u32) {
+        self.catalog.credentials[key.index()].weight = weight;
     }
 
     pub(super) fn project(&mut self, name: &str, mode: Mode) -> ProjectId {

@@ -240,3 +240,45 @@ fn the_contract_takes_no_capability() {
         "{e:?}"
     );
 }
+
+#[test]
+fn credential_weights_are_read_checked_and_written_back() {
+    let file = |weights: &str| {
+        format!(
+            r#"{{ "version": 1, "id": "w", "regions": ["r"],
+             "providers": [ {{ "id": "p", "regions": ["r"] }} ],
+             "models": [ {{ "id": "m1", "served_by": [ {{ "provider": "p", "region": "r" }} ] }} ],
+             "credentials": [ {weights} ],
+             "projects": [ {{ "id": "p1", "mode": "api-keys" }} ],
+             "policy": {{ "overrides": {{ "key_selection": "weighted" }} }} }}"#
+        )
+    };
+    let w = ok(&file(
+        r#"{ "id": "k0", "provider": "p", "source": "org", "weight": 3 },
+           { "id": "k1", "provider": "p", "source": "org" }"#,
+    ));
+    assert_eq!(w.policy.key_selection, KeySelection::Weighted);
+    let weights: Vec<u32> = w.catalog.credentials.iter().map(|c| c.weight).collect();
+    assert_eq!(weights, [3, 1], "the default is 1");
+    let text = to_json(&w);
+    assert!(text.contains("\"weight\": 3"), "{text}");
+    assert_eq!(
+        text.matches("\"weight\"").count(),
+        1,
+        "a weight of 1 is not written"
+    );
+    assert_eq!(ok(&text).catalog, w.catalog);
+    let e = errors(&file(
+        r#"{ "id": "k0", "provider": "p", "source": "org", "weight": 0 },
+           { "id": "k1", "provider": "p", "source": "org", "weight": 1000001 },
+           { "id": "k2", "provider": "p", "source": "org", "weight": -1 }"#,
+    ));
+    for want in [
+        "credentials[0].weight: 0 is not a weight: 1 to 1000000",
+        "credentials[1].weight: 1000001 is not a weight: 1 to 1000000",
+        "credentials[2].weight:",
+    ] {
+        assert!(e.iter().any(|x| x.starts_with(want)), "{want} in {e:#?}");
+    }
+    assert_eq!(e.len(), 3, "{e:#?}");
+}
