@@ -80,7 +80,7 @@ pub struct Credential {
     /// Base URL / deployment options from the credential's own configuration
     /// (`None` = the provider's default endpoint).
     pub endpoint: Option<String>,
-    /// Its share of the pool under `weighted` key selection, 1 to
+    /// Its share of the pool under `weighted` and `shuffle` key selection, 1 to
     /// [`WEIGHT_MAX`](Credential::WEIGHT_MAX) (CLIProxyAPI's default and bound); read by
     /// no other selection.
     pub weight: u32,

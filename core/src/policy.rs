@@ -321,7 +321,8 @@ pub enum KeySelection {
     RoundRobin,
     /// Each walk starts at a credential chosen by a hash of the request and its attempt
     /// count, standing in for a random pick (LiteLLM's simple-shuffle): spread like one,
-    /// and the same on every run.
+    /// and the same on every run. When the pool's weights differ, each credential is
+    /// drawn with its weight's share (LiteLLM's weighted pick).
     Shuffle,
     /// Smooth weighted round-robin over each credential's `weight` (CLIProxyAPI's
     /// `weighted-round-robin`, nginx's algorithm): a walk starts at the credential with the

@@ -1,5 +1,5 @@
-//! Random worlds under every peer's preset, and under weighted key selection with drawn
-//! weights. The peers break invariants by design (docs/presets.md), so this does not ask
+//! Random worlds under every peer's preset, and under weighted selection and a weighted
+//! shuffle with drawn weights. The peers break invariants by design (docs/presets.md), so this does not ask
 //! for them to hold: it asks that every run ends, that the same seed gives the same trace
 //! (the `deterministic` invariant, two runs compared), and that the world with the peer's
 //! rules is a scenario file that reads back as itself.
@@ -14,11 +14,12 @@ use gatesim_sim::world::World;
 use proptest::collection::vec;
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
 
-/// Worlds per `cargo test` run (`PROPTEST_CASES` overrides); each runs under six policies.
+/// Worlds per `cargo test` run (`PROPTEST_CASES` overrides); each runs under seven policies.
 const CASES: u32 = 256;
 
-/// The world under each preset, then under CLIProxyAPI's rules with `weighted` selection
-/// and `weights` dealt to the credentials in turn.
+/// The world under each preset, then with `weights` dealt to the credentials in turn:
+/// under CLIProxyAPI's rules with `weighted` selection, and under LiteLLM's (a weighted
+/// shuffle).
 fn variants(world: &World, weights: &[u32]) -> Vec<(String, World)> {
     let mut out: Vec<(String, World)> = preset_names()
         .map(|name| {
@@ -28,17 +29,17 @@ fn variants(world: &World, weights: &[u32]) -> Vec<(String, World)> {
             )
         })
         .collect();
-    let mut weighted = under(world, "cliproxyapi").expect("a shipped preset");
+    let dealt = |mut w: World| {
+        for (c, weight) in w.catalog.credentials.iter_mut().zip(weights.iter().cycle()) {
+            c.weight = *weight;
+        }
+        w
+    };
+    let mut weighted = dealt(under(world, "cliproxyapi").expect("a shipped preset"));
     weighted.policy.key_selection = KeySelection::Weighted;
-    for (c, w) in weighted
-        .catalog
-        .credentials
-        .iter_mut()
-        .zip(weights.iter().cycle())
-    {
-        c.weight = *w;
-    }
     out.push(("cliproxyapi, weighted".to_string(), weighted));
+    let shuffled = dealt(under(world, "litellm").expect("a shipped preset"));
+    out.push(("litellm, weighted shuffle".to_string(), shuffled));
     out
 }
 

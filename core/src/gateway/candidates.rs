@@ -143,6 +143,23 @@ impl Candidates {
         self.credit[sent.index()] -= total;
     }
 
+    /// The pool position `shuffle` starts at for `draw`: uniform, or, when the weights
+    /// differ, each credential with its weight's share (LiteLLM's weighted pick when a
+    /// deployment sets `weight`).
+    fn drawn(&self, pool: &[KeyId], draw: u64) -> usize {
+        let total: i64 = pool.iter().map(|k| self.weights[k.index()]).sum();
+        if total == pool.len() as i64 {
+            return (draw % pool.len() as u64) as usize;
+        }
+        let mut left = (draw % total as u64) as i64;
+        let i = pool.iter().position(|k| {
+            left -= self.weights[k.index()];
+            left < 0
+        });
+        debug_assert!(i.is_some(), "a draw below the total falls on a credential");
+        i.unwrap_or(0)
+    }
+
     /// A pool in the order `weighted` selection walks it: the most credit (with its
     /// weight) first, pool order among equals.
     fn by_credit(&self, pool: &[KeyId]) -> Vec<KeyId> {
@@ -248,7 +265,7 @@ impl Candidates {
                 _ if pool.is_empty() => 0,
                 KeySelection::Shuffle => {
                     let draw = mix(id.0.rotate_left(32) ^ u64::from(state.attempts));
-                    (draw % pool.len() as u64) as usize
+                    self.drawn(pool, draw)
                 }
                 _ if at.policy.rotates() => self.shared_cursor as usize % pool.len(),
                 _ => 0,

@@ -559,3 +559,22 @@ fn shuffle_spreads_first_picks_and_repeats_them() {
         assert!((5..=15).contains(&n), "{k}: {n} of 30 first picks");
     }
 }
+
+#[test]
+fn shuffle_draws_by_weight_when_the_weights_differ() {
+    let mut pool = pool();
+    let [k0, k1, k2] = pool.keys;
+    pool.world.weigh(k0, 8);
+    let mut d = pool
+        .world
+        .gateway(with(|p| p.key_selection = KeySelection::Shuffle));
+    let firsts: Vec<KeyId> = (0..200)
+        .map(|_| d.chat(pool.project, MODEL, |_| ok()).sent()[0])
+        .collect();
+    let share = |k: KeyId| firsts.iter().filter(|x| **x == k).count();
+    // 8 : 1 : 1 is 160 : 20 : 20 of 200.
+    assert!((140..=180).contains(&share(k0)), "k0: {}", share(k0));
+    for k in [k1, k2] {
+        assert!((8..=35).contains(&share(k)), "{k}: {}", share(k));
+    }
+}
