@@ -18,6 +18,10 @@ credential), named after the scenario's model id:
   google          gemini/<upstream>      <listener>/v1beta        POST /v1beta/models/<upstream>:generateContent
                                                                   (:streamGenerateContent?alt=sse), x-goog-api-key
 
+When any credential has a `weight` other than 1, every deployment gets its credential's
+`weight` in `litellm_params`: LiteLLM's simple-shuffle then picks by weight (it reads
+the weights only when the first healthy deployment has one, and counts a missing one as 0).
+
 A credential with an `endpoint` (scenario field; the world file does not carry it, so it is
 read from the scenario file the world file names) goes to the listener that stands for
 that endpoint. The scenario's other names a client may send get groups of their own:
@@ -77,6 +81,7 @@ def render(world, scenario, tuned):
     for u in world["upstreams"]:
         listeners[(u["provider"], u["region"], u.get("endpoint"))] = u
     per_model = {}
+    weighted = any(c.get("weight", 1) != 1 for c in world["credentials"])
     for m in world["models"]:
         deployments = []
         for s in m["served_by"]:
@@ -89,10 +94,13 @@ def render(world, scenario, tuned):
                 u = listeners.get(key)
                 if u is None:
                     die(f"no listener for {key} (credential {c['id']})")
+                params = litellm_params(u["style"], s["upstream"], u["base_url"], c["token"])
+                if weighted:
+                    params["weight"] = c.get("weight", 1)
                 deployments.append(
                     {
                         "provider": s["provider"],
-                        "params": litellm_params(u["style"], s["upstream"], u["base_url"], c["token"]),
+                        "params": params,
                         "id": f"{m['id']}|{s['provider']}|{s['region']}|{c['id']}",
                     }
                 )

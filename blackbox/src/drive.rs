@@ -506,6 +506,7 @@ pub async fn stage(world: &Arc<World>, seed: u64) -> Result<Stage, String> {
             region: c.region.map(|r| cat.region_name(r).to_string()),
             endpoint: c.endpoint.clone(),
             token,
+            weight: c.weight,
         });
     }
     let projects: Vec<world_file::Project> = cat

@@ -72,6 +72,15 @@ pub struct Credential {
     pub endpoint: Option<String>,
     /// The run's fake token.
     pub token: String,
+    /// Its `weight` in the scenario (1 when the scenario sets none): adapters whose
+    /// gateway weighs credentials pass it on.
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+/// A credential's weight when the world file names none.
+fn one() -> u32 {
+    1
 }
 
 /// A project (tenant).
