@@ -45,6 +45,10 @@ impl Duration {
     pub fn as_secs_ceil(self) -> u64 {
         self.0.div_ceil(1000)
     }
+    /// Doubled `n` times, saturating (a backoff after `n` steps).
+    pub fn doubled(self, n: u32) -> Duration {
+        Duration(self.0.saturating_mul(1 << n.min(62)))
+    }
 }
 
 impl Add<Duration> for Instant {

@@ -211,8 +211,7 @@ impl Writer<'_> {
                     if !in_force || e.backoff_level == 0 {
                         e.backoff_level = e.backoff_level.saturating_add(1);
                     }
-                    let factor = 1u64 << (e.backoff_level - 1).min(62);
-                    Duration(base.as_ms().saturating_mul(factor)).min(cap)
+                    base.doubled(u32::from(e.backoff_level - 1)).min(cap)
                 }
                 (None, _) => policy.retry_after_default,
             }

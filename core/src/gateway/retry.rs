@@ -251,8 +251,7 @@ fn same_key_retry(
         && transient
         && only.tried
         && only.block.is_none();
-    let factor = 1u64 << state.same_key_retries.min(62);
-    again.then(|| now + Duration(backoff.as_ms().saturating_mul(factor)))
+    again.then(|| now + backoff.doubled(state.same_key_retries))
 }
 
 /// Nothing to dispatch: wait for the soonest cooldown, or answer the client.
