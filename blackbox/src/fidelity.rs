@@ -5,7 +5,6 @@
 
 use crate::adapter::Adapter;
 use crate::drive::{run_units, Outcome, Unit};
-use gatesim_sim::engine::{self, RunOptions};
 use gatesim_sim::history;
 use gatesim_sim::presets;
 use gatesim_sim::world::World;
@@ -17,15 +16,7 @@ use std::sync::Arc;
 /// The invariants the engine under `preset` breaks on `world`, judged from outside.
 pub fn in_engine(world: &World, seed: u64, preset: &str) -> Result<Vec<&'static str>, String> {
     let w = presets::under(world, preset).ok_or_else(|| format!("no preset {preset}"))?;
-    let run = engine::run(&w, RunOptions { seed, record: true }).map_err(|e| e.to_string())?;
-    let mut names: Vec<&'static str> = history::check_written(&w, &run, preset)
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(|v| v.invariant.name())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    Ok(names)
+    history::broken_outside(&w, seed, preset)
 }
 
 /// How the two sides compare on one (scenario, invariant).

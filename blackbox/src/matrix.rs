@@ -5,7 +5,6 @@
 use crate::adapter::Adapter;
 use crate::drive::{run_units, supported, Unit};
 use gatesim_core::{Regression, Regressions};
-use gatesim_sim::engine::{self, RunOptions};
 use gatesim_sim::history;
 use gatesim_sim::world::World;
 use std::fmt::Write as _;
@@ -16,17 +15,7 @@ use std::sync::Arc;
 pub fn caught_in_process(world: &World, seed: u64, knob: Regression) -> Vec<&'static str> {
     let mut w = world.clone();
     w.policy.regressions = Regressions::only(knob);
-    let Ok(run) = engine::run(&w, RunOptions { seed, record: true }) else {
-        return Vec::new();
-    };
-    let mut names: Vec<&'static str> = history::check_written(&w, &run, "reference")
-        .unwrap_or_default()
-        .iter()
-        .map(|v| v.invariant.name())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names
+    history::broken_outside(&w, seed, "reference").unwrap_or_default()
 }
 
 /// Why no black-box file catches `knob`: read off its incident file.

@@ -351,6 +351,25 @@ pub fn check_written(
     check(world, &h)
 }
 
+/// The invariants `world` breaks at `seed` judged from outside, through the history a
+/// harness would write for `gateway` ([`check_written`]): named, sorted, each once.
+pub fn broken_outside(
+    world: &World,
+    seed: u64,
+    gateway: &str,
+) -> Result<Vec<&'static str>, String> {
+    let run = crate::engine::run(world, crate::engine::RunOptions { seed, record: true })
+        .map_err(|e| e.to_string())?;
+    let mut names: Vec<&'static str> = check_written(world, &run, gateway)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|v| v.invariant.name())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    Ok(names)
+}
+
 /// The history line of a trace record, if it crossed the wire (fault edges are the plan's,
 /// so a history leaves them out).
 fn line_of(e: &crate::trace::Entry, names: &Names, cat: &gatesim_core::Catalog) -> Option<Line> {
