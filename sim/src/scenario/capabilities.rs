@@ -184,20 +184,7 @@ fn auth_failure(v: &Value, path: &str, ctx: &mut Ctx) -> Option<AuthFailure> {
         Value::String(s) if s == "blacklist" => Some(AuthFailure::Blacklist),
         Value::Object(o) if o.len() == 1 => {
             let (name, d) = o.iter().next()?;
-            let rest = |ctx: &mut Ctx| {
-                let at = format!("{path}.{name}");
-                let Value::String(text) = d else {
-                    ctx.err(at, "a duration such as \"60s\"");
-                    return None;
-                };
-                match ctx.duration(&at, text) {
-                    Some(Duration::ZERO) => {
-                        ctx.err(at, "must be more than 0s");
-                        None
-                    }
-                    other => other,
-                }
-            };
+            let rest = |ctx: &mut Ctx| positive(ctx, &format!("{path}.{name}"), Some(d), "60s");
             match name.as_str() {
                 "cooldown" => rest(ctx).map(AuthFailure::Cooldown),
                 "model_cooldown" => rest(ctx).map(AuthFailure::ModelCooldown),
@@ -265,29 +252,8 @@ fn rate_limit_backoff(v: &Value, path: &str, ctx: &mut Ctx) -> Option<RateLimitB
         return None;
     };
     let at = format!("{path}.exponential");
-    for name in params.keys().filter(|k| *k != "base" && *k != "cap") {
-        ctx.err(format!("{at}.{name}"), "unknown field (known: base, cap)");
-    }
-    let mut get = |name: &str| {
-        let field = format!("{at}.{name}");
-        match params.get(name) {
-            Some(Value::String(text)) => match ctx.duration(&field, text) {
-                Some(Duration::ZERO) => {
-                    ctx.err(field, "must be more than 0s");
-                    None
-                }
-                other => other,
-            },
-            Some(_) => {
-                ctx.err(field, "a duration such as \"1s\"");
-                None
-            }
-            None => {
-                ctx.err(field, "missing");
-                None
-            }
-        }
-    };
+    unknown_fields(ctx, &at, params, &["base", "cap"]);
+    let mut get = |name: &str| positive(ctx, &format!("{at}.{name}"), params.get(name), "1s");
     let (base, cap) = (get("base")?, get("cap")?);
     if cap < base {
         ctx.err(format!("{at}.cap"), "shorter than base");
@@ -312,15 +278,7 @@ fn unhealthy_rule(v: &Value, path: &str, ctx: &mut Ctx) -> Option<UnhealthyRule>
         ctx.err(at, "an object {\"above_bp\": N, \"min_requests\": N}");
         return None;
     };
-    for name in params
-        .keys()
-        .filter(|k| *k != "above_bp" && *k != "min_requests")
-    {
-        ctx.err(
-            format!("{at}.{name}"),
-            "unknown field (known: above_bp, min_requests)",
-        );
-    }
+    unknown_fields(ctx, &at, params, &["above_bp", "min_requests"]);
     let mut get = |name: &str, min: u64, max: u64| {
         let field = format!("{at}.{name}");
         match params.get(name).map(Value::as_u64) {
@@ -355,12 +313,7 @@ fn same_key_retries(v: &Value, path: &str, ctx: &mut Ctx) -> Option<SameKeyRetri
         );
         return None;
     };
-    for name in params.keys().filter(|k| *k != "max" && *k != "backoff") {
-        ctx.err(
-            format!("{path}.{name}"),
-            "unknown field (known: max, backoff)",
-        );
-    }
+    unknown_fields(ctx, path, params, &["max", "backoff"]);
     let max = match params.get("max").map(Value::as_u64) {
         Some(Some(n)) if (1..=u64::from(u32::MAX)).contains(&n) => u32::try_from(n).ok(),
         Some(_) => {
@@ -372,9 +325,27 @@ fn same_key_retries(v: &Value, path: &str, ctx: &mut Ctx) -> Option<SameKeyRetri
             None
         }
     };
-    let field = format!("{path}.backoff");
-    let backoff = match params.get("backoff") {
-        Some(Value::String(text)) => match ctx.duration(&field, text) {
+    let backoff = positive(ctx, &format!("{path}.backoff"), params.get("backoff"), "1s");
+    Some(SameKeyRetries {
+        max: max?,
+        backoff: backoff?,
+    })
+}
+
+/// An error for each field of `params` not in `known`.
+fn unknown_fields(ctx: &mut Ctx, at: &str, params: &Map<String, Value>, known: &[&str]) {
+    for name in params.keys().filter(|k| !known.contains(&k.as_str())) {
+        ctx.err(
+            format!("{at}.{name}"),
+            format!("unknown field (known: {})", known.join(", ")),
+        );
+    }
+}
+
+/// The duration at `field`, more than 0s; `example` shows the shape when it is not a string.
+fn positive(ctx: &mut Ctx, field: &str, value: Option<&Value>, example: &str) -> Option<Duration> {
+    match value {
+        Some(Value::String(text)) => match ctx.duration(field, text) {
             Some(Duration::ZERO) => {
                 ctx.err(field, "must be more than 0s");
                 None
@@ -382,18 +353,14 @@ fn same_key_retries(v: &Value, path: &str, ctx: &mut Ctx) -> Option<SameKeyRetri
             other => other,
         },
         Some(_) => {
-            ctx.err(field, "a duration such as \"1s\"");
+            ctx.err(field, format!("a duration such as \"{example}\""));
             None
         }
         None => {
             ctx.err(field, "missing");
             None
         }
-    };
-    Some(SameKeyRetries {
-        max: max?,
-        backoff: backoff?,
-    })
+    }
 }
 
 /// A JSON value as a short quote for an error.
@@ -421,16 +388,18 @@ pub(super) fn write(p: &Policy, raw: &mut RawOverrides) {
         r.invalid_key_bodies,
         INVALID_KEY_BODIES,
     );
-    raw.upstream_retry_after_passed_on = (p.upstream_retry_after_passed_on
-        != r.upstream_retry_after_passed_on)
-        .then_some(p.upstream_retry_after_passed_on);
-    raw.stream_breaks_fail_over = (p.stream_breaks_fail_over != r.stream_breaks_fail_over)
-        .then_some(p.stream_breaks_fail_over);
-    raw.upstream_errors_fail_over = (p.upstream_errors_fail_over != r.upstream_errors_fail_over)
-        .then_some(p.upstream_errors_fail_over);
-    raw.retried_failures_mark_health = (p.retried_failures_mark_health
-        != r.retried_failures_mark_health)
-        .then_some(p.retried_failures_mark_health);
+    let changed = |v: bool, base: bool| (v != base).then_some(v);
+    raw.upstream_retry_after_passed_on = changed(
+        p.upstream_retry_after_passed_on,
+        r.upstream_retry_after_passed_on,
+    );
+    raw.stream_breaks_fail_over = changed(p.stream_breaks_fail_over, r.stream_breaks_fail_over);
+    raw.upstream_errors_fail_over =
+        changed(p.upstream_errors_fail_over, r.upstream_errors_fail_over);
+    raw.retried_failures_mark_health = changed(
+        p.retried_failures_mark_health,
+        r.retried_failures_mark_health,
+    );
     raw.same_key_retries = p
         .same_key_retries
         .map(|r| json!({ "max": r.max, "backoff": d(r.backoff) }));
