@@ -4,11 +4,11 @@
 //! stream, in the wording real providers use, and records the ground-truth [`Cause`] of
 //! the answer. The invariant checker trusts causes, never the gateway's classification.
 
+mod scripted;
+
 use crate::world::{
     Fault, FaultKind, OutageMode, ProviderSpec, RetryStyle, Style, UnsupportedWording,
 };
-
-mod scripted;
 use gatesim_core::fnv1a;
 use gatesim_core::format_http_date;
 use gatesim_core::{
